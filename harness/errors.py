@@ -1,0 +1,5 @@
+"""Errors a user can cause and fix: the CLI prints them as one line each and exits with code 2."""
+
+
+class UserError(Exception):
+    """A mistake in the user's input (suite file, data, command line), with a message naming where."""
