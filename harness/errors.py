@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """A mistake in the user's input (suite file, data, command line), with a message naming where."""
+    """A mistake in user input (suite file, data, command line); the message names where."""

@@ -19,10 +19,13 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 _FREEZE = re.compile(r"^(feature_encoder|none|encoder_for_steps:\d+|layers:\d+)$")
 
 
-def setting(default: Any, description: str, *, affects_results: bool = True) -> Any:
-    """A declared setting: its default, its one-line description, whether it changes results."""
+def setting(default: Any, description: str, *, affects_results: bool = True, **bounds: Any) -> Any:
+    """A declared setting: default, one-line description, bounds (ge/gt/le), result relevance."""
     return Field(
-        default, description=description, json_schema_extra={"affects_results": affects_results}
+        default,
+        description=description,
+        json_schema_extra={"affects_results": affects_results},
+        **bounds,
     )
 
 
@@ -36,8 +39,10 @@ class SynthSpec(Section):
     """The offline synthetic English corpus (espeak-ng)."""
 
     train: Duration = setting(3600.0, "audio time of the synthetic training pool (e.g. 1h)")
-    test: Duration = setting(600.0, "audio time of the held-out test set (sentences never trained on)")
-    seed: int = setting(0, "seed for sentences, voices and speaking rates")
+    test: Duration = setting(
+        600.0, "audio time of the held-out test set (sentences never trained on)"
+    )
+    seed: int = setting(0, "seed for sentences, voices and speaking rates", ge=0)
     test_voices: Literal["same", "held_out"] = setting(
         "same", "test speakers: the training voices, or voices never heard in training"
     )
@@ -47,7 +52,8 @@ class DataSpec(Section):
     """Where the audio comes from and which part of it a run trains and tests on."""
 
     source: Literal["synthetic", "hf", "local"] = setting(
-        "synthetic", "synthetic (espeak-ng corpus), hf (a hub dataset) or local (a directory/manifest)"
+        "synthetic",
+        "synthetic (espeak-ng corpus), hf (a hub dataset) or local (a directory/manifest)",
     )
     name: str | None = setting(None, "hub dataset name, e.g. timit_asr (source: hf)")
     config: str | None = setting(None, "hub dataset configuration, e.g. clean (source: hf)")
@@ -69,17 +75,25 @@ class DataSpec(Section):
     dev_split: str | None = setting(
         None, "split monitored during training (default: a slice of the test split, never the pool)"
     )
-    dev_utterances: int = setting(64, "utterances monitored during training", affects_results=False)
+    dev_utterances: int = setting(
+        64, "utterances monitored during training", affects_results=False, ge=1
+    )
     labeled: Duration | None = setting(
         None, "labeled audio time drawn from the pool (10min, 1h, 5h); empty = the whole pool"
     )
-    subset_seed: int = setting(0, "seed of the pool order whose prefixes are the nested subsets")
+    subset_seed: int = setting(
+        0, "seed of the pool order whose prefixes are the nested subsets", ge=0
+    )
     balance_speakers: bool = setting(False, "interleave speakers in the pool order")
-    min_seconds: float = setting(0.0, "drop utterances shorter than this (after resampling)")
-    max_seconds: float = setting(20.0, "drop utterances longer than this")
-    test_max_utterances: int | None = setting(None, "score only the first N test utterances")
-    sample_rate: int = setting(16000, "feature extractor sampling rate; audio is resampled to it")
-    normalize_audio: bool = setting(True, "zero-mean unit-variance per utterance, as the extractor does")
+    min_seconds: float = setting(0.0, "drop utterances shorter than this (after resampling)", ge=0)
+    max_seconds: float = setting(20.0, "drop utterances longer than this", gt=0)
+    test_max_utterances: int | None = setting(None, "score only the first N test utterances", ge=1)
+    sample_rate: int = setting(
+        16000, "feature extractor sampling rate; audio is resampled to it", gt=0
+    )
+    normalize_audio: bool = setting(
+        True, "zero-mean unit-variance per utterance, as the extractor does"
+    )
     synth: SynthSpec = setting(SynthSpec(), "synthetic corpus settings (source: synthetic)")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -104,16 +118,30 @@ class ModelSpec(Section):
     preset: Literal["tiny", "small"] | None = setting(
         None, "a small wav2vec2 built from a config, for CPU runs"
     )
-    mask_time_prob: float | None = setting(0.05, "SpecAugment: share of frames masked in time")
-    mask_time_length: int | None = setting(10, "SpecAugment: frames per time mask")
-    mask_feature_prob: float | None = setting(0.0, "SpecAugment: share of channels masked")
-    mask_feature_length: int | None = setting(10, "SpecAugment: channels per channel mask")
-    layerdrop: float | None = setting(None, "probability of skipping a transformer layer (empty = checkpoint's)")
-    hidden_dropout: float | None = setting(None, "dropout in the transformer (empty = checkpoint's)")
-    activation_dropout: float | None = setting(None, "dropout after the feed-forward activation")
-    attention_dropout: float | None = setting(None, "dropout on attention probabilities")
-    feat_proj_dropout: float | None = setting(None, "dropout after the feature projection")
-    final_dropout: float | None = setting(None, "dropout before the CTC head")
+    mask_time_prob: float | None = setting(
+        0.05, "SpecAugment: share of frames masked in time", ge=0, le=1
+    )
+    mask_time_length: int | None = setting(10, "SpecAugment: frames per time mask", ge=1)
+    mask_feature_prob: float | None = setting(
+        0.0, "SpecAugment: share of channels masked", ge=0, le=1
+    )
+    mask_feature_length: int | None = setting(10, "SpecAugment: channels per channel mask", ge=1)
+    layerdrop: float | None = setting(
+        None, "probability of skipping a transformer layer (empty = checkpoint's)", ge=0, le=1
+    )
+    hidden_dropout: float | None = setting(
+        None, "dropout in the transformer (empty = checkpoint's)", ge=0, le=1
+    )
+    activation_dropout: float | None = setting(
+        None, "dropout after the feed-forward activation", ge=0, le=1
+    )
+    attention_dropout: float | None = setting(
+        None, "dropout on attention probabilities", ge=0, le=1
+    )
+    feat_proj_dropout: float | None = setting(
+        None, "dropout after the feature projection", ge=0, le=1
+    )
+    final_dropout: float | None = setting(None, "dropout before the CTC head", ge=0, le=1)
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> ModelSpec:
@@ -125,23 +153,27 @@ class ModelSpec(Section):
 class TrainSpec(Section):
     """How a run fine-tunes: optimizer, schedule, batching, freezing, precision."""
 
-    lr: float = setting(1e-4, "peak learning rate of AdamW", )
-    max_steps: int | None = setting(None, "optimizer updates; give this or epochs")
-    epochs: float | None = setting(None, "passes over the labeled subset; give this or max_steps")
-    warmup_steps: int = setting(0, "linear warmup updates (linear schedule)")
+    lr: float = setting(1e-4, "peak learning rate of AdamW", gt=0)
+    max_steps: int | None = setting(None, "optimizer updates; give this or epochs", ge=1)
+    epochs: float | None = setting(
+        None, "passes over the labeled subset; give this or max_steps", gt=0
+    )
+    warmup_steps: int = setting(0, "linear warmup updates (linear schedule)", ge=0)
     schedule: Literal["linear", "tri_stage", "constant"] = setting(
         "linear", "linear warmup+decay, tri_stage warmup/hold/decay, or constant after warmup"
     )
     stage_ratios: tuple[float, float, float] = setting(
         (0.1, 0.4, 0.5), "tri_stage: shares of updates spent warming up, holding and decaying"
     )
-    final_lr_scale: float = setting(0.05, "tri_stage: final lr as a share of the peak")
-    batch_seconds: float = setting(120.0, "cap on padded audio seconds per batch (per device)")
-    max_batch_size: int | None = setting(None, "cap on utterances per batch")
-    grad_accum: int = setting(1, "batches accumulated per update")
-    weight_decay: float = setting(0.0, "AdamW weight decay")
+    final_lr_scale: float = setting(0.05, "tri_stage: final lr as a share of the peak", ge=0, le=1)
+    batch_seconds: float = setting(
+        120.0, "cap on padded audio seconds per batch (per device)", gt=0
+    )
+    max_batch_size: int | None = setting(None, "cap on utterances per batch", ge=1)
+    grad_accum: int = setting(1, "batches accumulated per update", ge=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay", ge=0)
     adam_betas: tuple[float, float] = setting((0.9, 0.98), "AdamW betas")
-    max_grad_norm: float = setting(1.0, "gradient clipping norm")
+    max_grad_norm: float = setting(1.0, "gradient clipping norm", gt=0)
     freeze: str = setting(
         "feature_encoder",
         "feature_encoder | none | encoder_for_steps:N (head only for N updates) | layers:K",
@@ -149,12 +181,16 @@ class TrainSpec(Section):
     precision: Literal["auto", "no", "fp16", "bf16"] = setting(
         "auto", "mixed precision; auto = bf16 on GPUs that have it, else fp16 on GPU, no on CPU"
     )
-    seed: int = setting(0, "seed of initialization, batching and masking")
-    eval_every: int = setting(0, "dev evaluation every N updates (0 = at the end)", affects_results=False)
-    checkpoint_every: int = setting(
-        200, "resumable checkpoint every N updates (and at the end)", affects_results=False
+    seed: int = setting(0, "seed of initialization, batching and masking", ge=0)
+    eval_every: int = setting(
+        0, "dev evaluation every N updates (0 = at the end)", affects_results=False, ge=0
     )
-    log_every: int = setting(10, "train_log.jsonl line every N updates", affects_results=False)
+    checkpoint_every: int = setting(
+        200, "resumable checkpoint every N updates (and at the end)", affects_results=False, ge=0
+    )
+    log_every: int = setting(
+        10, "train_log.jsonl line every N updates", affects_results=False, ge=1
+    )
 
     @field_validator("freeze")
     @classmethod
@@ -170,8 +206,6 @@ class TrainSpec(Section):
     def _one_length(self) -> TrainSpec:
         if (self.max_steps is None) == (self.epochs is None):
             raise ValueError("give exactly one of train.max_steps and train.epochs")
-        if self.lr <= 0:
-            raise ValueError("train.lr must be positive")
         return self
 
 
@@ -215,8 +249,12 @@ def _check_rule_set(name: str) -> None:
 class EvalSpec(Section):
     """How the test set is decoded and how sure the scores are."""
 
-    batch_seconds: float = setting(160.0, "audio seconds per decoding batch", affects_results=False)
-    bootstrap: int = setting(1000, "bootstrap resamples for 95% intervals", affects_results=False)
+    batch_seconds: float = setting(
+        160.0, "audio seconds per decoding batch", affects_results=False, gt=0
+    )
+    bootstrap: int = setting(
+        1000, "bootstrap resamples for 95% intervals", affects_results=False, ge=100
+    )
     block: Literal["utterance", "speaker"] = setting(
         "utterance", "bootstrap unit: utterances, or speakers as blocks", affects_results=False
     )

@@ -89,8 +89,9 @@ def run_id(spec: RunSpec) -> str:
 
 def data_key(spec: RunSpec) -> str:
     """A short hash of the data section and target normalization: one prepared dataset each."""
-    return _short_hash({"data": spec.data.model_dump(mode="json", by_alias=True),
-                        "targets": spec.text.targets})
+    return _short_hash(
+        {"data": spec.data.model_dump(mode="json", by_alias=True), "targets": spec.text.targets}
+    )
 
 
 def _short_hash(payload: Any) -> str:
@@ -160,8 +161,12 @@ def load_suite(path: str | Path) -> Suite:
     base_spec = _validate(base, ("base",), problems)
     for key, values in axes.items():
         for index, value in enumerate(values):
-            _validate(_with(base, {key: value}), ("axes", key, index), problems,
-                      only_under=tuple(key.split(".")))
+            _validate(
+                _with(base, {key: value}),
+                ("axes", key, index),
+                problems,
+                only_under=tuple(key.split(".")),
+            )
     baseline_choice = _read_baseline(raw.get("baseline") or {}, axes, problems)
     extra_runs = _read_extra_runs(raw.get("runs") or [], problems)
     problems.raise_if_any()
@@ -169,8 +174,11 @@ def load_suite(path: str | Path) -> Suite:
     combos = _expand(axes, mode, baseline_choice) + extra_runs
     runs = _build_runs(base, combos, axes, baseline_choice, problems)
     problems.raise_if_any()
-    header = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
-              for line in doc.header if ":" in line}
+    header = {
+        line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
+        for line in doc.header
+        if ":" in line
+    }
     return Suite(
         name=name,
         path=path,
@@ -203,7 +211,9 @@ def _merged(doc: YamlDocument, problems: _Problems, seen: tuple[Path, ...]) -> d
         problems.add(("extends",), f"no such file: {parent_path}")
         return doc.data
     parent_doc = load_yaml(parent_path)
-    parent = _merged(parent_doc, _Problems(parent_doc), seen + (doc.path.resolve(),))
+    parent_problems = _Problems(parent_doc)
+    parent = _merged(parent_doc, parent_problems, seen + (doc.path.resolve(),))
+    problems.items += parent_problems.items
     merged = _deep_merge(parent, {k: v for k, v in doc.data.items() if k != "extends"})
     return merged
 
@@ -293,7 +303,8 @@ def _expand(axes: dict[str, list], mode: str, chosen: dict[str, Any]) -> list[di
     """Override maps, baseline first: one change at a time, or every combination."""
     baseline = {key: chosen.get(key, values[0]) for key, values in axes.items()}
     if mode == "grid":
-        combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+        products = itertools.product(*axes.values())
+        combos = [dict(zip(axes, values, strict=True)) for values in products]
         combos.sort(key=lambda combo: combo != baseline)  # stable: baseline first
         return combos
     combos = [baseline]
@@ -302,18 +313,24 @@ def _expand(axes: dict[str, list], mode: str, chosen: dict[str, Any]) -> list[di
     return combos
 
 
-def _build_runs(base: dict, combos: list[dict], axes: dict[str, list], chosen: dict,
-                problems: _Problems) -> list[Run]:
+def _build_runs(
+    base: dict, combos: list[dict], axes: dict[str, list], chosen: dict, problems: _Problems
+) -> list[Run]:
     baseline_combo = combos[0] if axes else {}
     leaf_counts = _leaf_counts(list(axes) + [key for combo in combos for key in combo])
     runs: list[Run] = []
     by_id: dict[str, Run] = {}
     for combo in combos:
         full = {**baseline_combo, **combo}
-        changes = tuple((key, value) for key, value in full.items()
-                        if key not in baseline_combo or baseline_combo[key] != value)
-        slug = ",".join(f"{_label(key, leaf_counts)}={display_value(value)}"
-                        for key, value in changes) or "baseline"
+        changes = tuple(
+            (key, value)
+            for key, value in full.items()
+            if key not in baseline_combo or baseline_combo[key] != value
+        )
+        slug = (
+            ",".join(f"{_label(key, leaf_counts)}={display_value(value)}" for key, value in changes)
+            or "baseline"
+        )
         spec, errors = _validation_problems(_with(base, full))
         for loc, message in errors:
             problems.add(("runs",), f"run {slug}: {_dotted(loc)}: {message}")
@@ -322,8 +339,11 @@ def _build_runs(base: dict, combos: list[dict], axes: dict[str, list], chosen: d
         run = Run(id=run_id(spec), slug=slug, changes=changes, spec=spec)
         if run.id in by_id:
             if by_id[run.id].slug != slug:
-                problems.add(("axes",), f"runs {by_id[run.id].slug!r} and {slug!r} are the same "
-                             "settings written two ways; give each value once")
+                problems.add(
+                    ("axes",),
+                    f"runs {by_id[run.id].slug!r} and {slug!r} are the same "
+                    "settings written two ways; give each value once",
+                )
             continue
         by_id[run.id] = run
         runs.append(run)
@@ -356,8 +376,9 @@ def _with(base: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def _validate(raw: dict, where: tuple, problems: _Problems,
-              only_under: tuple | None = None) -> RunSpec | None:
+def _validate(
+    raw: dict, where: tuple, problems: _Problems, only_under: tuple | None = None
+) -> RunSpec | None:
     """RunSpec from a raw mapping; problems are added at `where` (+ the setting's path)."""
     spec, errors = _validation_problems(raw)
     for loc, message in errors:
@@ -374,8 +395,10 @@ def _validation_problems(raw: dict) -> tuple[RunSpec | None, list[tuple[tuple, s
     try:
         return RunSpec.model_validate(raw), []
     except ValidationError as error:
-        return None, [(tuple(item["loc"]), _pydantic_message(item, tuple(item["loc"])))
-                      for item in error.errors()]
+        return None, [
+            (tuple(item["loc"]), _pydantic_message(item, tuple(item["loc"])))
+            for item in error.errors()
+        ]
 
 
 def _pydantic_message(item: dict, loc: tuple) -> str:
@@ -399,8 +422,9 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     for part in loc:
         fields = {info.alias or name: info for name, info in model.model_fields.items()}
         info = fields.get(part)
-        if info is None or not (isinstance(info.annotation, type)
-                                and issubclass(info.annotation, BaseModel)):
+        if info is None or not (
+            isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+        ):
             return None
         model = info.annotation
     return model

@@ -1,0 +1,297 @@
+"""Suite files: expansion, run ids, round trips and every error message a user can hit."""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.cli import main
+from harness.settings import RunSpec, field_paths
+from harness.spec import SpecError, load_suite
+from tests.strategies import minimal_suite, suite_axes
+
+ABLATIONS = sorted((Path(__file__).parent.parent / "ablations").glob("*.yaml"))
+
+
+def write_suite(data: dict | str, directory: Path | None = None, name: str = "suite.yaml") -> Path:
+    """Write a suite mapping (or raw text) to a YAML file and return its path."""
+    directory = directory or Path(tempfile.mkdtemp())
+    path = directory / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def problems_of(data: dict | str, directory: Path | None = None) -> list[str]:
+    """The problems load_suite reports for a suite (fails if it reports none)."""
+    with pytest.raises(SpecError) as caught:
+        load_suite(write_suite(data, directory))
+    return caught.value.problems
+
+
+# --- properties -------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(axes=suite_axes())
+def test_grid_size_is_product_of_axis_lengths(axes):
+    """A grid suite has exactly one run per combination of axis values."""
+    suite = load_suite(write_suite(minimal_suite(axes, mode="grid")))
+    assert len(suite.runs) == math.prod(len(values) for values in axes.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(axes=suite_axes())
+def test_one_at_a_time_size(axes):
+    """A one-at-a-time suite has the baseline plus one run per non-baseline axis value."""
+    suite = load_suite(write_suite(minimal_suite(axes)))
+    assert len(suite.runs) == 1 + sum(len(values) - 1 for values in axes.values())
+
+
+@settings(max_examples=30, deadline=None)
+@given(axes=suite_axes(), mode=st.sampled_from(["grid", "one_at_a_time"]), seed=st.integers(0, 99))
+def test_ids_unique_deterministic_and_key_order_free(axes, mode, seed):
+    """Run ids are unique within a suite, the same on reload, and blind to key order."""
+    data = minimal_suite(axes, mode=mode)
+    first = load_suite(write_suite(data))
+    again = load_suite(write_suite(data))
+    ids = [run.id for run in first.runs]
+    assert len(set(ids)) == len(ids)
+    assert ids == [run.id for run in again.runs]
+    shuffled = _shuffled(data, random.Random(seed))
+    assert {run.id for run in load_suite(write_suite(shuffled)).runs} == set(ids)
+
+
+def _shuffled(value, rng: random.Random):
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: _shuffled(item, rng) if key != "axes" else item for key, item in items}
+    return value
+
+
+def test_id_ignores_formatting_of_equal_values():
+    """'10min' and '600s', '3e-4' and 0.0003 give the same run id."""
+    a = minimal_suite({"data.labeled": ["10min"], "train.lr": ["3e-4"]})
+    b = minimal_suite({"data.labeled": ["600s"], "train.lr": [0.0003]})
+    assert load_suite(write_suite(a)).baseline.id == load_suite(write_suite(b)).baseline.id
+
+
+def test_id_ignores_settings_that_cannot_change_results():
+    """Logging cadence and scoring rule sets do not change the run id; the lr does."""
+    base = minimal_suite({"train.lr": ["1e-3"]})
+    chatty = minimal_suite({"train.lr": ["1e-3"]})
+    chatty["base"]["train"]["log_every"] = 1
+    other_lr = minimal_suite({"train.lr": ["2e-3"]})
+    ids = [load_suite(write_suite(d)).baseline.id for d in (base, chatty, other_lr)]
+    assert ids[0] == ids[1] != ids[2]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(axes=suite_axes(), mode=st.sampled_from(["grid", "one_at_a_time"]))
+def test_spec_dict_spec_round_trip(axes, mode):
+    """Every run spec survives spec -> dict -> spec unchanged."""
+    for run in load_suite(write_suite(minimal_suite(axes, mode=mode))).runs:
+        dumped = run.spec.model_dump(mode="json", by_alias=True)
+        assert RunSpec.model_validate(dumped) == run.spec
+
+
+BAD_VALUES = [{"nested": 1}, "not-a-value", [1, 2], -7]
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(sorted(field_paths())), bad=st.sampled_from(BAD_VALUES),
+       typo=st.booleans())
+def test_corrupted_spec_names_the_corrupted_key(key, bad, typo):
+    """Corrupting one setting (wrong value or misspelt key) yields a SpecError naming it."""
+    data = minimal_suite({"train.lr": ["1e-3"]})
+    *parents, leaf = key.split(".")
+    node = data["base"]
+    for part in parents:
+        node = node.setdefault(part, {})
+    if typo:
+        node[leaf + "x"] = node.pop(leaf, 1)
+        expected = leaf + "x"
+    else:
+        node[leaf] = bad
+        expected = f"base.{key}"
+    try:
+        load_suite(write_suite(data))
+    except SpecError as error:
+        assert expected in str(error)
+    else:
+        # A few settings accept any of these values (a free string, a dict of columns):
+        # then the corruption was not one, and the spec must still be valid and typed.
+        assert not typo
+        assert isinstance(bad, (str, dict))
+
+
+# --- examples of every message ----------------------------------------------------------------
+
+
+def test_typo_key_suggests_the_closest(tmp_path):
+    """A misspelt key is named with its file, line and the closest known key."""
+    text = ("suite: s\nbase:\n  model: {preset: tiny}\n  train:\n    lr: 1e-3\n"
+            "    max_step: 10\n")
+    problems = problems_of(text, tmp_path)
+    assert len(problems) == 1
+    assert f"{tmp_path / 'suite.yaml'}:6: base.train.max_step: unknown key 'max_step'" in problems[0]
+    assert "did you mean 'max_steps'?" in problems[0]
+
+
+def test_all_problems_reported_together(tmp_path):
+    """Every problem of a file is reported in one go, each with its dotted key."""
+    text = """suite: s
+mode: sideways
+base:
+  model: {preset: huge}
+  train: {lr: fast, max_steps: 10, freeze: sometimes}
+  data: {labeled: 10 minutes}
+axes:
+  train.lrr: [1e-3]
+  train.seed: []
+  train.log_every: [1, 2]
+"""
+    joined = "\n".join(problems_of(text, tmp_path))
+    for fragment in ["mode: unknown mode 'sideways'", "base.model.preset", "base.train.lr",
+                     "base.train.freeze: unknown freezing policy 'sometimes'",
+                     "base.data.labeled: cannot read '10 minutes' as a duration",
+                     "axes.train.lrr: no such setting 'train.lrr' (did you mean 'train.lr'?)",
+                     "axes.train.seed: an axis needs at least one value",
+                     "axes.train.log_every: does not change results"]:
+        assert fragment in joined
+
+
+def test_bad_axis_value_names_axis_and_index(tmp_path):
+    """A bad value inside an axis is reported at axes.<key>[index]."""
+    data = minimal_suite({"data.labeled": ["10min", "ten minutes"]})
+    problems = problems_of(data, tmp_path)
+    assert len(problems) == 1 and "axes.data.labeled[1]" in problems[0]
+
+
+def test_baseline_must_be_an_axis_value(tmp_path):
+    """`baseline:` may only pick a value that its axis lists."""
+    data = minimal_suite({"train.lr": ["1e-3", "3e-4"]})
+    data["baseline"] = {"train.lr": "5e-4", "train.seed": 1}
+    joined = "\n".join(problems_of(data, tmp_path))
+    assert "baseline.train.lr: '5e-4' is not among the axis values" in joined
+    assert "baseline.train.seed: 'train.seed' is not one of the axes" in joined
+
+
+def test_baseline_choice_reorders_runs(tmp_path):
+    """The baseline takes the named axis value and the other values become single changes."""
+    data = minimal_suite({"train.lr": ["1e-3", "3e-4", "3e-3"]})
+    data["baseline"] = {"train.lr": "3e-4"}
+    suite = load_suite(write_suite(data, tmp_path))
+    assert suite.baseline.spec.train.lr == pytest.approx(3e-4)
+    assert [run.slug for run in suite.runs] == ["baseline", "lr=1e-3", "lr=3e-3"]
+
+
+def test_same_value_written_twice_is_an_error(tmp_path):
+    """Two axis values that parse to the same setting would be the same run: an error."""
+    problems = problems_of(minimal_suite({"data.labeled": ["10min", "600s"]}), tmp_path)
+    assert any("same settings written two ways" in problem for problem in problems)
+
+
+def test_missing_required_and_exclusive_settings(tmp_path):
+    """A missing section, and settings that exclude each other, are named."""
+    text = "suite: s\nbase:\n  model: {preset: tiny, name_or_path: x}\n"
+    joined = "\n".join(problems_of(text, tmp_path))
+    assert "base.model: give exactly one of model.name_or_path and model.preset" in joined
+    assert "base.train: required setting is missing" in joined
+
+
+def test_unknown_rule_set_lists_available(tmp_path):
+    """An unknown text rule set is an error that lists the available ones."""
+    data = minimal_suite({"train.lr": ["1e-3"]})
+    data["base"]["text"] = {"targets": "blogg"}
+    joined = "\n".join(problems_of(data, tmp_path))
+    assert "base.text.targets" in joined and "blog" in joined and "librispeech" in joined
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    """A YAML syntax error is reported with the file and line, not a traceback."""
+    path = write_suite("suite: s\nbase: {model: [\n", tmp_path)
+    with pytest.raises(Exception) as caught:
+        load_suite(path)
+    assert f"{path}:" in str(caught.value) and "invalid YAML" in str(caught.value)
+
+
+def test_extends_merges_and_overrides(tmp_path):
+    """A suite extending a shared base file inherits its settings and may override them."""
+    write_suite(minimal_suite({"train.lr": ["1e-3", "3e-4"]}), tmp_path, "shared.yaml")
+    child = {"extends": "shared.yaml", "suite": "child",
+             "base": {"train": {"max_steps": 20}}}
+    suite = load_suite(write_suite(child, tmp_path, "child.yaml"))
+    assert suite.name == "child"
+    assert suite.baseline.spec.train.max_steps == 20
+    assert [run.slug for run in suite.runs] == ["baseline", "lr=3e-4"]
+
+
+def test_circular_extends_is_an_error(tmp_path):
+    """Two files extending each other are reported, not followed forever."""
+    write_suite({"extends": "b.yaml", "suite": "a"}, tmp_path, "a.yaml")
+    write_suite({"extends": "a.yaml", "suite": "b"}, tmp_path, "b.yaml")
+    with pytest.raises(SpecError, match="circular extends"):
+        load_suite(tmp_path / "a.yaml")
+
+
+def test_explicit_runs_and_slugs(tmp_path):
+    """Explicit runs apply their changes to the baseline; slugs say what differs."""
+    data = minimal_suite({"data.labeled": ["10min", "1h"], "train.lr": ["1e-3", "3e-4"]})
+    data["runs"] = [{"data.labeled": "1h", "train.lr": "3e-4"}]
+    suite = load_suite(write_suite(data, tmp_path))
+    assert [run.slug for run in suite.runs] == ["baseline", "labeled=1h", "lr=3e-4",
+                                                "labeled=1h,lr=3e-4"]
+    assert len(suite.data_keys()) == 2
+
+
+def test_header_gives_question_and_command(tmp_path):
+    """The header comment's Question and Command lines are read into the suite."""
+    text = ("# Question: does lr matter?\n# Command:  harness run x.yaml\n"
+            + yaml.safe_dump(minimal_suite({"train.lr": ["1e-3"]})))
+    suite = load_suite(write_suite(text, tmp_path))
+    assert suite.question == "does lr matter?" and suite.command == "harness run x.yaml"
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=[p.name for p in ABLATIONS])
+def test_every_shipped_suite_validates(path):
+    """Every suite in ablations/ loads, expands and has a baseline."""
+    suite = load_suite(path)
+    assert suite.runs and suite.baseline.slug == "baseline"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_plan_prints_the_run_table(capsys):
+    """`harness plan` prints a row per run and the count of datasets to prepare."""
+    assert main(["plan", str(ABLATIONS[0])]) == 0
+    out = capsys.readouterr().out
+    suite = load_suite(ABLATIONS[0])
+    for run in suite.runs:
+        assert run.id in out and run.slug in out
+    assert f"{len(suite.data_keys())} distinct prepared dataset(s) needed" in out
+
+
+def test_cli_typo_is_one_line_and_exit_2(tmp_path, capsys):
+    """A typo'd key gives a one-line error with the suggestion and exit code 2."""
+    path = write_suite("suite: s\nbase:\n  model: {preset: tiny}\n  train: {lr: 1e-3, "
+                       "max_steps: 5, lr_schedul: linear}\n", tmp_path)
+    assert main(["plan", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "base.train.lr_schedul: unknown key 'lr_schedul'" in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_cli_missing_file(tmp_path, capsys):
+    """A missing suite file is a one-line error, exit code 2."""
+    assert main(["plan", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
