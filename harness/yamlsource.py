@@ -11,7 +11,6 @@ import yaml
 from harness.errors import UserError
 
 
-
 @dataclass
 class YamlDocument:
     """A parsed YAML file: its data, its leading comment lines and the line of each key path."""
