@@ -1,0 +1,34 @@
+"""Scoring of stored predictions: WER/CER from summed edit counts, intervals, paired tests.
+
+    score_predictions(records, ["blog"])        -> per rule set: wer, cer, counts, intervals
+    paired_bootstrap(records_a, records_b, "blog") -> difference b - a, interval, P(b better)
+    top_errors(records, "blog")                 -> most frequent substitutions/insertions/deletions
+    score_run_dir(run_dir, ["blog"])            -> the above for run_dir/predictions.jsonl,
+                                                   written to run_dir/scores.json
+
+Modules: `counts` (how edits are counted, incl. empty references), `bootstrap` (vectorized
+resampling), `records` (predictions.jsonl in, scores.json out), `score` (the functions above).
+"""
+
+from harness.scoring.counts import EditCounts, count_edits
+from harness.scoring.records import load_predictions
+from harness.scoring.score import (
+    PREDICTIONS_FILE,
+    SCORES_FILE,
+    paired_bootstrap,
+    score_predictions,
+    score_run_dir,
+    top_errors,
+)
+
+__all__ = [
+    "PREDICTIONS_FILE",
+    "SCORES_FILE",
+    "EditCounts",
+    "count_edits",
+    "load_predictions",
+    "paired_bootstrap",
+    "score_predictions",
+    "score_run_dir",
+    "top_errors",
+]
