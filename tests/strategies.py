@@ -49,4 +49,61 @@ def minimal_suite(axes: dict, mode: str = "one_at_a_time") -> dict:
 
 # --- scoring ---------------------------------------------------------------------
 
+# A small vocabulary so that hypotheses share words with references (hits, substitutions) and
+# non-ASCII words are common; "" never appears (a word has at least one character).
+SCORING_WORDS = ["the", "cat", "sat", "on", "a", "mat", "café", "naïve", "über", "straße",
+                 "日本", "x", "it's", "don't"]
+# Word separators as raw decoder or dataset text may hold them; counting sees one space.
+SEPARATORS = [" ", " ", " ", "  ", "\t", " \n "]
+
+
+@st.composite
+def transcripts(draw, max_words: int = 8, min_words: int = 0) -> str:
+    """A transcript of 0..max_words vocabulary words with irregular whitespace, maybe padded."""
+    words = draw(st.lists(st.sampled_from(SCORING_WORDS), min_size=min_words, max_size=max_words))
+    text = ""
+    for i, word in enumerate(words):
+        text += (draw(st.sampled_from(SEPARATORS)) if i else "") + word
+    return draw(st.sampled_from(["", " "])) + text + draw(st.sampled_from(["", " ", "\n"]))
+
+
+@st.composite
+def hypotheses_for(draw, reference: str) -> str:
+    """A hypothesis for a reference: the same text, an edited copy, or an unrelated transcript."""
+    kind = draw(st.sampled_from(["same", "edited", "other"]))
+    if kind == "same":
+        return reference
+    if kind == "other":
+        return draw(transcripts())
+    words = reference.split()
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["sub", "del", "ins"]))
+        at = draw(st.integers(0, len(words)))
+        if op == "ins" or not words:
+            words.insert(at, draw(st.sampled_from(SCORING_WORDS)))
+        elif op == "sub":
+            words[min(at, len(words) - 1)] = draw(st.sampled_from(SCORING_WORDS))
+        else:
+            del words[min(at, len(words) - 1)]
+    return " ".join(words)
+
+
+@st.composite
+def prediction_records(draw, min_size: int = 1, max_size: int = 12,
+                       nonempty_references: bool = False) -> list[dict]:
+    """predictions.jsonl records with unique ids, 1-4 speakers and raw reference/hypothesis."""
+    n = draw(st.integers(min_size, max_size))
+    records = []
+    for i in range(n):
+        reference = draw(transcripts(min_words=1 if nonempty_references else 0))
+        records.append({
+            "id": f"utt{i:03d}",
+            "speaker": draw(st.sampled_from(["spk1", "spk2", "spk3", "spk4"])),
+            "duration": draw(st.floats(0.1, 30.0)),
+            "reference": reference,
+            "hypothesis": draw(hypotheses_for(reference)),
+        })
+    return records
+
+
 # --- data ------------------------------------------------------------------------
