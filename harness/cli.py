@@ -26,8 +26,71 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+    parser.add_argument("--only", action="append", default=[], metavar="SLUG_OR_ID",
+                        help="run only these runs (slug pattern such as 'lr=*', or id prefix); "
+                        "repeatable")
+    parser.add_argument("--rerun-failed", action="store_true",
+                        help="retry runs recorded as failed (finished runs are always skipped)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="where run directories and results.jsonl go (default: runs/)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="prepared-data cache (default: $HARNESS_CACHE or .harness-cache/)")
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                        help="where the markdown report and figures go (default: reports/)")
+    parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
+                        default="sequential",
+                        help="sequential (in this process), runs_per_gpu (independent runs on "
+                        "different GPUs at once) or processes (each run on --processes devices)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="processes per run with --placement processes (GPUs, or CPU ranks)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.runner import RunOptions, run_suite
+    from harness.spec import load_suite
+
+    suite = load_suite(args.suite_file)
+    options = RunOptions(runs_root=args.runs_dir, cache_root=args.cache_dir,
+                         only=tuple(args.only), rerun_failed=args.rerun_failed,
+                         placement=args.placement, processes=args.processes)
+    outcome = run_suite(suite, options)
+    finished = len(outcome.records) - len(outcome.failed)
+    print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
+          f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
+          f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
+    return 1 if outcome.failed else 0
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="where the suite's runs live (default: runs/)")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from harness.runner import suite_store
+    from harness.spec import load_suite
+    from harness.status import render_status
+
+    suite = load_suite(args.suite_file)
+    print(render_status(suite, suite_store(suite, args.runs_dir)))
+    return 0
+
+
+def _score_command() -> Command:
+    from harness import scoring_cli
+
+    return scoring_cli.HELP, scoring_cli.add_arguments, scoring_cli.run_score
+
+
 COMMANDS: dict[str, Command] = {
     "plan": ("show the runs a suite expands to and the datasets it needs", _plan_arguments, _plan),
+    "run": ("run a suite: prepare, train, evaluate, score, record (skips finished runs)",
+            _run_arguments, _run),
+    "status": ("each run's state and headline scores", _status_arguments, _status),
+    "score": _score_command(),
 }
 
 
