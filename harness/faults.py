@@ -2,8 +2,9 @@
 
 Set HARNESS_INJECT_FAULT to `<fault>@<point>[:<step>]`, e.g. `sigkill@train:12` (the process
 kills itself with SIGKILL when training reaches update 12), `sigkill@prepare`, `sigkill@score`,
-or `nan@train:5` (the loss of update 5 becomes NaN). Unset, every check is a dictionary lookup.
-Only tests set it; a user never needs to.
+or `nan@train:5` (the loss of update 5 becomes NaN). HARNESS_INJECT_FAULT_RUN=<run id> limits
+the fault to that run (the runner names the run being executed in HARNESS_CURRENT_RUN). Unset,
+every check is a dictionary lookup. Only tests set them; a user never needs to.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import os
 import signal
 
 ENV = "HARNESS_INJECT_FAULT"
+RUN_ENV = "HARNESS_INJECT_FAULT_RUN"
+CURRENT_RUN_ENV = "HARNESS_CURRENT_RUN"
 
 
 def _requested() -> tuple[str, str, int | None] | None:
     value = os.environ.get(ENV)
     if not value:
+        return None
+    only_run = os.environ.get(RUN_ENV)
+    if only_run and os.environ.get(CURRENT_RUN_ENV) != only_run:
         return None
     fault, _, where = value.partition("@")
     point, _, step = where.partition(":")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import faults
 from harness.errors import UserError
 from harness.spec import Run, Suite
 from harness.store import read_json
@@ -40,6 +41,7 @@ def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
     run_dir = runs_root / suite.name / run.id
     (run_dir / RESULT).unlink(missing_ok=True)
     env = dict(os.environ)
+    env[faults.CURRENT_RUN_ENV] = run.id  # per process: threads of runs_per_gpu share os.environ
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
     log_path = run_dir / "worker.log"

@@ -8,6 +8,7 @@ that raises is recorded as failed with its reason and the suite goes on, Ctrl-C 
 from __future__ import annotations
 
 import fnmatch
+import os
 import queue
 import threading
 import time
@@ -170,6 +171,7 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
     from harness.record import run_record, write_run_spec
 
     run_dir = store.run_dir(run.id)
+    os.environ[faults.CURRENT_RUN_ENV] = run.id  # inherited by worker processes too
     timings: dict[str, float] = {}
     started = time.time()
     try:
