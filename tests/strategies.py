@@ -51,8 +51,9 @@ def minimal_suite(axes: dict, mode: str = "one_at_a_time") -> dict:
 
 # A small vocabulary so that hypotheses share words with references (hits, substitutions) and
 # non-ASCII words are common; "" never appears (a word has at least one character).
+# Capitals and punctuation give the normalization rule sets something to do.
 SCORING_WORDS = ["the", "cat", "sat", "on", "a", "mat", "café", "naïve", "über", "straße",
-                 "日本", "x", "it's", "don't"]
+                 "日本", "x", "it's", "don't", "The", "CAT,", "well-known", "don\u2019t", "Mr."]
 # Word separators as raw decoder or dataset text may hold them; counting sees one space.
 SEPARATORS = [" ", " ", " ", "  ", "\t", " \n "]
 
