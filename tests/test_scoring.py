@@ -410,3 +410,57 @@ def test_score_run_dir_without_predictions_is_a_user_error(tmp_path, missing):
     with pytest.raises(UserError, match="no such run directory" if missing == "dir" else
                        "no predictions.jsonl"):
         score_run_dir(tmp_path / "run", ["blog"])
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+def score_parser():
+    """An argparse parser with only `harness score` on it."""
+    import argparse
+
+    from harness.scoring_cli import add_score_command
+
+    parser = argparse.ArgumentParser(prog="harness")
+    add_score_command(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_score_command_prints_a_table_and_writes_scores(tmp_path, capsys):
+    """`harness score RUN_DIR --text blog --text none --boot 50` prints one row per rule set with
+    WER and its interval in percent, and writes scores.json."""
+    run_dir = tmp_path / "run"
+    write_predictions(run_dir, records_of(("The cat sat.", "the bat sat"), ("a b", "a b")))
+    args = score_parser().parse_args(["score", str(run_dir), "--text", "blog", "--text", "none",
+                                      "--boot", "50", "--block", "speaker"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert rows["blog"][2] == "20.00" and rows["none"][2] == "60.00"  # 1 of 5 words, 3 of 5
+    assert f"wrote {run_dir / 'scores.json'}" in out
+    scores = json.loads((run_dir / "scores.json").read_text(encoding="utf-8"))
+    assert scores["bootstrap"] == {"n_boot": 50, "seed": 0, "block": "speaker", "n_units": 1,
+                                   "level": 0.95}
+
+
+def test_score_command_mistakes_raise_user_errors(tmp_path):
+    """A missing run directory or an unknown rule set reaches the CLI as a UserError (which
+    harness.cli turns into one line and exit code 2)."""
+    parser = score_parser()
+    args = parser.parse_args(["score", str(tmp_path / "nope"), "--text", "blog"])
+    with pytest.raises(UserError, match="no such run directory"):
+        args.handler(args)
+    write_predictions(tmp_path / "run", records_of(("a", "a")))
+    args = parser.parse_args(["score", str(tmp_path / "run"), "--text", "blgo"])
+    with pytest.raises(UserError, match="did you mean 'blog'"):
+        args.handler(args)
+
+
+def test_harness_score_exits_with_code_2_on_a_missing_run(tmp_path, capsys):
+    """Through the console entry point, a missing run directory is one line on stderr and exit
+    code 2, no traceback."""
+    from harness import cli
+
+    assert cli.main(["score", str(tmp_path / "nope"), "--text", "blog"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {tmp_path / 'nope'}: no such run directory"
