@@ -1,4 +1,4 @@
-"""predictions.jsonl in and scores.json out: validation with file:line messages, atomic writes.
+"""Reading predictions.jsonl: every malformed record is reported with its file:line or index.
 
 A prediction record is {"id", "speaker", "duration", "reference", "hypothesis"} with raw,
 un-normalized texts (written by harness/evaluate.py). `speaker` may be null where a corpus has
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,20 +95,3 @@ def raise_if(problems: list[str]) -> None:
     more = len(problems) - len(shown)
     raise UserError("\n".join(shown + ([f"... and {more} more"] if more else [])))
 
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temp file beside `path`, fsync, then os.replace: readers never see half."""
-    path = Path(path)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise

@@ -17,7 +17,8 @@ import numpy as np
 from harness.errors import UserError
 from harness.scoring import bootstrap
 from harness.scoring.counts import EditCounts, align, canonical, count_edits, error_tallies
-from harness.scoring.records import check_records, load_predictions, write_json_atomic
+from harness.scoring.records import check_records, load_predictions
+from harness.store import write_json_atomic
 
 PREDICTIONS_FILE = "predictions.jsonl"
 SCORES_FILE = "scores.json"
