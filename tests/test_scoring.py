@@ -322,6 +322,7 @@ def test_top_errors_by_hand():
     [
         (lambda r: score_predictions(r, ["blgo"]), "unknown text rule set 'blgo'"),
         (lambda r: score_predictions(r, []), "at least one text rule set"),
+        (lambda r: score_predictions([], ["blog"]), "0 utterances"),
         (lambda r: score_predictions(r, ["blog", "blog"]), "more than once: blog"),
         (lambda r: score_predictions(r, ["blog"], n_boot=0), "at least 1"),
         (lambda r: score_predictions(r, ["blog"], block="spk"), "block must be one of"),

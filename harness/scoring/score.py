@@ -111,9 +111,24 @@ def score_predictions(
 
     Intervals are percentile bootstrap intervals over utterances, or over speakers as blocks
     (block='speaker': utterances of one speaker are not independent). Every rule set, and WER and
-    CER alike, use the same resamples (same seed). The result is JSON-serializable.
+    CER alike, use the same resamples (same seed). The result is JSON-serializable:
+
+        {"n_utterances", "n_speakers", "audio_seconds",
+         "bootstrap": {"n_boot", "seed", "block", "n_units", "level"},
+         "rule_sets": {name: {"name", "version", "wer", "cer", "n_utterances",
+                              "words": {"hits", "substitutions", "deletions", "insertions",
+                                        "reference_words"},
+                              "chars": {..., "reference_chars"},
+                              "wer_interval": {"low", "high", "level", "undefined_resamples"},
+                              "cer_interval": {...},
+                              "per_speaker": [{"speaker", "n_utterances", "wer", "cer",
+                                               "words", "chars"}, ...]}}}
+
+    Rates are fractions (0.083, not 8.3) and null where the references hold no word.
     """
     check_records(records)
+    if not records:
+        raise UserError("no predictions to score: the run has 0 utterances")
     rule_sets = _rule_sets(rule_set_names)
     _check_bootstrap(n_boot, level)
     units = _units(records, block)
@@ -165,6 +180,8 @@ def paired_bootstrap(
     check_records(records_a, "run a")
     check_records(records_b, "run b")
     records_b = _match(records_a, records_b)
+    if not records_a:
+        raise UserError("no predictions to compare: the runs have 0 utterances")
     rule_set = get_rule_set(rule_set_name)
     _check_bootstrap(n_boot, level)
     index, n_units = _units(records_a, block)
