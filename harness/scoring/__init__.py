@@ -6,8 +6,11 @@
     score_run_dir(run_dir, ["blog"])            -> the above for run_dir/predictions.jsonl,
                                                    written to run_dir/scores.json
 
-Modules: `counts` (how edits are counted, incl. empty references), `bootstrap` (vectorized
-resampling), `records` (predictions.jsonl in, scores.json out), `score` (the functions above).
+WER and CER are corpus-level, (S + D + I) / N over summed counts. An empty reference counts as
+N = 0 with every hypothesis word (character) an insertion; the full rules are in `counts`.
+
+Modules: `counts` (how edits are counted), `bootstrap` (vectorized resampling), `records`
+(reading predictions.jsonl), `score` (the functions above).
 """
 
 from harness.scoring.counts import EditCounts, count_edits
