@@ -96,4 +96,9 @@ def headline(record: dict) -> str:
     if not rule_sets:
         return "no scores"
     name, score = next(iter(rule_sets.items()))
-    return f"WER {score['wer']:.3f} CER {score['cer']:.3f} ({name})"
+    return f"WER {_rate(score['wer'])} CER {_rate(score['cer'])} ({name})"
+
+
+def _rate(value: float | None) -> str:
+    # None: every reference normalized to nothing, so the rate is undefined.
+    return "n/a" if value is None else f"{value:.3f}"
