@@ -192,6 +192,20 @@ class TrainSpec(Section):
         10, "train_log.jsonl line every N updates", affects_results=False, ge=1
     )
 
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas_below_one(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= beta < 1 for beta in value):
+            raise ValueError(f"AdamW betas must lie in [0, 1), got {list(value)}")
+        return value
+
+    @field_validator("stage_ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(ratio < 0 for ratio in value) or abs(sum(value) - 1) > 1e-6:
+            raise ValueError(f"tri_stage ratios must be >= 0 and sum to 1, got {list(value)}")
+        return value
+
     @field_validator("freeze")
     @classmethod
     def _known_freeze_policy(cls, value: str) -> str:
