@@ -11,7 +11,7 @@ def plan_rows(suite: Suite) -> list[dict[str, str]]:
     """One row per run: id, slug, what differs from the baseline, its dataset key."""
     rows = []
     for run in suite.runs:
-        changes = ", ".join(f"{key}={display_value(value)}" for key, value in run.changes)
+        changes = ", ".join(f"{key}={display_value(value, key)}" for key, value in run.changes)
         rows.append({"run id": run.id, "run": run.slug, "differs from baseline": changes or "-",
                      "dataset": run.data_key})
     return rows

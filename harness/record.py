@@ -25,7 +25,7 @@ def _provenance(suite: Suite, run: Run, prepared) -> dict:
         "suite_file": str(suite.path),
         "run_id": run.id,
         "slug": run.slug,
-        "changes": {key: display_value(value) for key, value in run.changes},
+        "changes": {key: display_value(value, key) for key, value in run.changes},
         "is_baseline": run.id == suite.baseline.id,
         "spec": run.spec.model_dump(mode="json", by_alias=True),
         "data": _data_summary(run, prepared),

@@ -16,6 +16,16 @@ from harness.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+
+def _labeled_duration(value: Any) -> Any:
+    """'all' (or empty) means the whole training pool; anything else is a duration."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    return parse_duration(value)
+
+
+LabeledDuration = Annotated[float | None, BeforeValidator(_labeled_duration)]
+
 _FREEZE = re.compile(r"^(feature_encoder|none|encoder_for_steps:\d+|layers:\d+)$")
 
 
@@ -78,8 +88,8 @@ class DataSpec(Section):
     dev_utterances: int = setting(
         64, "utterances monitored during training", affects_results=False, ge=1
     )
-    labeled: Duration | None = setting(
-        None, "labeled audio time drawn from the pool (10min, 1h, 5h); empty = the whole pool"
+    labeled: LabeledDuration = setting(
+        None, "labeled audio time drawn from the pool (10min, 1h, 5h), or all of it"
     )
     subset_seed: int = setting(
         0, "seed of the pool order whose prefixes are the nested subsets", ge=0

@@ -99,12 +99,12 @@ def _short_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-def display_value(value: Any) -> str:
+def display_value(value: Any, key: str = "") -> str:
     """How a value reads in a slug: '3e-4' stays '3e-4', True -> 'true', [a, b] -> 'a+b'."""
     if isinstance(value, bool):
         return str(value).lower()
     if value is None:
-        return "none"
+        return "all" if key.endswith("labeled") else "none"  # labeled: all = the whole pool
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
@@ -328,7 +328,9 @@ def _build_runs(
             if key not in baseline_combo or baseline_combo[key] != value
         )
         slug = (
-            ",".join(f"{_label(key, leaf_counts)}={display_value(value)}" for key, value in changes)
+            ",".join(
+                f"{_label(key, leaf_counts)}={display_value(value, key)}" for key, value in changes
+            )
             or "baseline"
         )
         spec, errors = _validation_problems(_with(base, full))
