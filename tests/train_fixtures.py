@@ -1,0 +1,138 @@
+"""Small PreparedData-like inputs for the training tests: espeak-ng sentences or synthetic tones.
+
+The real `harness.data.prepare.PreparedData` comes from the data pipeline; these fixtures build
+the same shape (train/dev/test datasets with id, speaker, duration, text, raw_text,
+input_values, labels; a Wav2Vec2Processor; a vocab with [PAD] = 0) without it, in a second.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import soundfile
+import soxr
+from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+SAMPLE_RATE = 16000
+WORDS = (
+    "the a red blue green cat dog sun moon tree house small big run jump sit see go "
+    "one two three four five bird fish boat car road hill day night cold warm"
+).split()
+VOICES = ("en-us", "en-gb", "en-us+f3")
+
+
+@dataclass
+class FakePrepared:
+    """The fields of PreparedData the training loop reads."""
+
+    dir: Path
+    fingerprint: str
+    train: datasets.Dataset
+    dev: datasets.Dataset
+    test: datasets.Dataset
+    processor: Wav2Vec2Processor
+    vocab: dict[str, int]
+    report: dict = field(default_factory=dict)
+
+
+def make_processor(texts: list[str], directory: Path) -> tuple[Wav2Vec2Processor, dict[str, int]]:
+    """A character vocabulary from `texts` ([PAD] = 0, [UNK], `|` for spaces) and its processor."""
+    chars = sorted({c for text in texts for c in text} - {" "})
+    vocab = {"[PAD]": 0, "[UNK]": 1, "|": 2}
+    vocab.update({c: i + 3 for i, c in enumerate(chars)})
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(
+        str(directory / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
+        word_delimiter_token="|",
+    )
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
+        return_attention_mask=True,
+    )
+    return Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer), vocab
+
+
+def espeak(text: str, voice: str = "en-us", speed: int = 175) -> np.ndarray:
+    """`text` spoken by espeak-ng, resampled to 16 kHz, float32."""
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+        check=True, capture_output=True,
+    ).stdout
+    audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    return soxr.resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+
+
+def sentences(count: int, seed: int, words: tuple[int, int] = (2, 6)) -> list[str]:
+    """`count` random sentences of WORDS."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(words[0], words[1] + 1)))
+            for _ in range(count)]
+
+
+def tone(text: str, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic 'utterance': one 0.15 s tone per character, pitch by letter, plus noise."""
+    pieces = []
+    for char in text:
+        pitch = 200.0 + 40.0 * (ord(char) % 32)
+        t = np.arange(int(0.15 * SAMPLE_RATE)) / SAMPLE_RATE
+        pieces.append(np.sin(2 * np.pi * pitch * t) * (0.0 if char == " " else 0.5))
+    audio = np.concatenate(pieces) + 0.01 * rng.standard_normal(sum(len(p) for p in pieces))
+    return audio.astype(np.float32)
+
+
+def _normalized(audio: np.ndarray) -> np.ndarray:
+    return ((audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)).astype(np.float32)
+
+
+def make_split(texts: list[str], processor: Wav2Vec2Processor, kind: str, seed: int,
+               prefix: str) -> datasets.Dataset:
+    """A dataset with the PreparedData columns; audio from espeak-ng or tones."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {k: [] for k in
+                             ("id", "speaker", "duration", "text", "raw_text", "input_values",
+                              "labels")}
+    for i, text in enumerate(texts):
+        voice = VOICES[i % len(VOICES)]
+        audio = espeak(text, voice, speed=int(rng.integers(150, 200))) if kind == "espeak" \
+            else tone(text, rng)
+        rows["id"].append(f"{prefix}-{i:05d}")
+        rows["speaker"].append(voice)
+        rows["duration"].append(len(audio) / SAMPLE_RATE)
+        rows["text"].append(text)
+        rows["raw_text"].append(text.capitalize() + ".")
+        rows["input_values"].append(_normalized(audio))
+        rows["labels"].append(processor.tokenizer(text).input_ids)
+    features = datasets.Features({
+        "id": datasets.Value("string"), "speaker": datasets.Value("string"),
+        "duration": datasets.Value("float64"), "text": datasets.Value("string"),
+        "raw_text": datasets.Value("string"),
+        "input_values": datasets.Sequence(datasets.Value("float32")),
+        "labels": datasets.Sequence(datasets.Value("int64")),
+    })
+    return datasets.Dataset.from_dict(rows, features=features)
+
+
+def make_prepared(directory: Path, *, train: int = 48, dev: int = 8, test: int = 8,
+                  kind: str = "espeak", seed: int = 0) -> FakePrepared:
+    """A PreparedData-like bundle of `train`/`dev`/`test` utterances (espeak or tone audio)."""
+    texts = sentences(train + dev + test, seed)
+    processor, vocab = make_processor(texts[:train], directory / "processor")
+    return FakePrepared(
+        dir=directory,
+        fingerprint=f"fake-{kind}-{seed}-{train}-{dev}-{test}",
+        train=make_split(texts[:train], processor, kind, seed, "train"),
+        dev=make_split(texts[train:train + dev], processor, kind, seed + 1, "dev"),
+        test=make_split(texts[train + dev:], processor, kind, seed + 2, "test"),
+        processor=processor,
+        vocab=vocab,
+    )
