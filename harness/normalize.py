@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,6 +175,20 @@ def whisper_basic(text: str) -> str:
     return _whisper_basic()(text)
 
 
+@rule()
+def unattached_numeric_symbols_to_space(text: str) -> str:
+    """Replace . $ ¢ € £ not followed by a digit, and % not after one, with a space.
+
+    Whisper's English normalizer does this too, but misses such a symbol at the very end of the
+    text ("..." -> "."), so it was not idempotent without this rule.
+    Example: '$5 3.5% x. $' -> '$5 3.5% x   '
+    """
+    return _UNATTACHED_NUMERIC_SYMBOL.sub(" ", text)
+
+
+_UNATTACHED_NUMERIC_SYMBOL = re.compile(r"[.$¢€£](?![0-9])|(?<![0-9])%")
+
+
 @functools.lru_cache(maxsize=1)
 def _whisper_english() -> Callable[[str], str]:
     from whisper_normalizer.english import EnglishTextNormalizer
@@ -211,6 +226,11 @@ def _category(char: str) -> str:
     return unicodedata.category(char)
 
 
+def _visible(char: str) -> bool:
+    """Not a control or format character; unassigned and private-use code points pass."""
+    return _category(char) not in ("Cc", "Cf")
+
+
 ANY = Alphabet("any character", lambda c: True)
 BLOG_ALPHABET = Alphabet(
     "lower-case text without , ? . ! - ; : \" and with single spaces only",
@@ -227,18 +247,19 @@ NO_APOSTROPHES_ALPHABET = Alphabet(
 LIBRISPEECH_ALPHABET = Alphabet(
     "lower-case letters, digits, marks, the apostrophe and single spaces (no punctuation, "
     "symbols, control or format characters)",
-    lambda c: c in " '" or (_lower_visible(c) and _category(c)[0] not in "PSC"),
+    lambda c: c in " '" or (_lower_visible(c) and _category(c)[0] not in "PS" and _visible(c)),
 )
 WHISPER_ALPHABET = Alphabet(
     "lower-case letters and digits, . % $ ¢ € £ and single spaces (no marks, other punctuation, "
     "symbols, control or format characters)",
     lambda c: c == " "
-    or (_lower_visible(c) and (c in WHISPER_NUMERIC_SYMBOLS or _category(c)[0] not in "MPSC")),
+    or (_lower_visible(c) and _visible(c)
+        and (c in WHISPER_NUMERIC_SYMBOLS or _category(c)[0] not in "MPS")),
 )
 WHISPER_BASIC_ALPHABET = Alphabet(
     "lower-case letters and digits and single spaces (no marks, punctuation, symbols, control or "
     "format characters)",
-    lambda c: c == " " or (_lower_visible(c) and _category(c)[0] not in "MPSC"),
+    lambda c: c == " " or (_lower_visible(c) and _category(c)[0] not in "MPS" and _visible(c)),
 )
 
 
@@ -253,6 +274,10 @@ class RuleSet:
     rules: tuple[str, ...]
     alphabet: Alphabet = ANY
     description: str = ""
+    # Re-apply the whole chain until the text stops changing (at most MAX_PASSES times), for
+    # rules that are not idempotent on their own: Whisper writes "$20 1" as "$20 one", which
+    # its next pass reads as "$21".
+    repeat_until_stable: bool = False
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.rules if name not in RULES]
@@ -265,17 +290,25 @@ class RuleSet:
     @property
     def version(self) -> str:
         """12 hex chars of sha256 over the name, rule names, rule sources and library versions."""
-        return _version(self.name, self.rules)
+        return _version(self.name, self.rules, self.repeat_until_stable)
 
     def __call__(self, text: str) -> str:
-        for name in self.rules:
-            text = RULES[name](text)
+        for _ in range(MAX_PASSES if self.repeat_until_stable else 1):
+            previous = text
+            for name in self.rules:
+                text = RULES[name](text)
+            if text == previous:
+                break
         return text
 
 
+# Over 5,000 hypothesis texts the whisper chain settled after at most 3 changing passes.
+MAX_PASSES = 8
+
+
 @functools.cache
-def _version(name: str, rules: tuple[str, ...]) -> str:
-    payload = [name] + [
+def _version(name: str, rules: tuple[str, ...], repeat: bool) -> str:
+    payload = [name, repeat] + [
         [rule_name, inspect.getsource(RULES[rule_name]),
          {lib: importlib.metadata.version(lib) for lib in _RULE_LIBRARIES[rule_name]}]
         for rule_name in rules
@@ -318,9 +351,13 @@ _RULE_SETS: dict[str, RuleSet] = {
             "whisper",
             # NFKC first: Whisper lower-cases before it decomposes, so a styled capital (ℌ)
             # would come out upper-case; the final lower-case and trim make the set idempotent.
-            ("nfkc", "drop_invisible", "whisper_english", "lowercase", "collapse_whitespace"),
+            # Apostrophes are straightened before Whisper runs: it expands "it's" to "it is" but
+            # turns "it’s" into "it s".
+            ("nfkc", "drop_invisible", "straighten_apostrophes", "whisper_english",
+             "unattached_numeric_symbols_to_space", "lowercase", "collapse_whitespace"),
             WHISPER_ALPHABET,
             "Whisper's English scoring normalizer: contractions expanded, numbers as digits",
+            repeat_until_stable=True,
         ),
         RuleSet(
             "whisper_basic",

@@ -47,6 +47,70 @@ def minimal_suite(axes: dict, mode: str = "one_at_a_time") -> dict:
 
 # --- text (normalization, vocabulary, CTC) -------------------------------------
 
+# English transcripts as corpora and decoders write them: mixed case, typographic quotes,
+# contractions, numbers as words and digits (Whisper's number rules are the trickiest code
+# here), accents composed and decomposed, styled letters, brackets, fillers, odd whitespace.
+TEXT_WORDS = [
+    "She", "had", "your", "DARK", "suit", "year", "don't", "don\u2019t", "'Tis", "rock'n'roll",
+    "boys'", "o'clock", "Mr.", "Dr", "well-known", "café", "Café", "cafe\u0301", "naïve", "Straße",
+    "ÉCOLE", "İstanbul", "ΣΟΦΙΑΣ", "日本", "ﬁne", "ℌello", "colour", "uh", "hmm", "[noise]",
+    "(laughs)", "twenty", "five", "one", "oh", "hundred", "point", "dollars", "cents", "million",
+    "first", "1960s", "3.5%", "$20", "£7", "1,000", "42", "0.5", "1st", "won't", "can't",
+]
+TEXT_PUNCTUATION = list(",?.!-;:\"'\u2019\u2018`\u00b4()[]&/*#@…—–«»%$")
+TEXT_SPACES = [" ", " ", " ", "  ", "\t", "\n", "\u00a0", "\u200b", "\ufeff", ""]
+
+
+@st.composite
+def english_texts(draw, max_tokens: int = 12) -> str:
+    """Raw English-ish transcript text: words, punctuation, stray characters, irregular spaces."""
+    token = st.one_of(
+        st.sampled_from(TEXT_WORDS),
+        st.sampled_from(TEXT_PUNCTUATION),
+        st.characters(exclude_categories=("Cs",)),
+    )
+    tokens = draw(st.lists(token, max_size=max_tokens))
+    text = draw(st.sampled_from(TEXT_SPACES))
+    for piece in tokens:
+        text += piece + draw(st.sampled_from(TEXT_SPACES))
+    return text
+
+
+def unicode_texts(max_size: int = 40):
+    """Any Unicode text (no surrogates): the rule sets must hold their properties on it too."""
+    return st.text(max_size=max_size)
+
+
+# Characters a training transcript may contain, for vocabularies: letters, digits, apostrophe,
+# accented and non-Latin letters, punctuation. Not " " (spelled "|") and not "|" itself.
+VOCAB_CHARS = st.one_of(
+    st.sampled_from(list("abcdefghijklmnopqrstuvwxyz'")),
+    st.characters(exclude_categories=("Cs", "Zs", "Zl", "Zp", "Cc"), exclude_characters="|"),
+)
+
+
+@st.composite
+def vocab_and_text(draw, max_chars: int = 12, max_len: int = 30) -> tuple[dict, str]:
+    """A vocabulary built from drawn training characters, and a text over that vocabulary."""
+    from harness.vocab import build_vocab
+
+    chars = draw(st.lists(VOCAB_CHARS, min_size=1, max_size=max_chars, unique=True))
+    vocab = build_vocab(["".join(chars)])
+    text = draw(st.text(alphabet=st.sampled_from(chars + [" "]), max_size=max_len))
+    return vocab, text
+
+
+@st.composite
+def ctc_frames(draw, label_ids: list[int], blank: int = 0, max_repeat: int = 3) -> list[int]:
+    """Frames a CTC model could emit for `label_ids`: each id repeated, blanks between repeats."""
+    frames = [blank] * draw(st.integers(0, max_repeat))
+    previous = None
+    for label in label_ids:
+        gap = draw(st.integers(1 if label == previous else 0, max_repeat))
+        frames += [blank] * gap + [label] * draw(st.integers(1, max_repeat))
+        previous = label
+    return frames + [blank] * draw(st.integers(0, max_repeat))
+
 # --- scoring ---------------------------------------------------------------------
 
 # A small vocabulary so that hypotheses share words with references (hits, substitutions) and
