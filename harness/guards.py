@@ -20,6 +20,7 @@ import torch
 
 from harness.batching import collate, cut_batches
 from harness.scoring.counts import count_edits
+from harness.vocab import PAD, ctc_greedy_decode_batch
 
 EMPTY_SHARE_FLAG = 0.9
 EXAMPLES = 3
@@ -56,7 +57,8 @@ def dev_evaluate(model: torch.nn.Module, processor, dataset, *, batch_seconds: f
     order = np.argsort(durations, kind="stable")
     rows = dataset.with_format("numpy", columns=["input_values"])
     use_mask = bool(getattr(processor.feature_extractor, "return_attention_mask", True))
-    pad_id = model.config.pad_token_id
+    vocab = processor.tokenizer.get_vocab()
+    pad_id = vocab[PAD]
     hypotheses: dict[int, str] = {}
     blank = frames = 0
     try:
@@ -72,9 +74,7 @@ def dev_evaluate(model: torch.nn.Module, processor, dataset, *, batch_seconds: f
                 valid = ids[row, : lengths[row]]
                 blank += int((valid == pad_id).sum())
                 frames += len(valid)
-            texts = processor.tokenizer.batch_decode(
-                [ids[row, : lengths[row]].tolist() for row in range(len(batch_indices))]
-            )
+            texts = ctc_greedy_decode_batch(ids.numpy(), lengths, vocab)
             hypotheses.update(zip(batch_indices, texts, strict=True))
     finally:
         model.train(was_training)

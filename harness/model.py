@@ -102,18 +102,19 @@ def config_overrides(spec: ModelSpec) -> dict[str, Any]:
 
 def _from_checkpoint(name_or_path: str, ctc: dict[str, Any]) -> PreTrainedModel:
     where = f"model.name_or_path {name_or_path!r}"
-    looks_local = os.path.sep in name_or_path or name_or_path.startswith(".")
-    if looks_local and not Path(name_or_path).is_dir():
+    # "facebook/wav2vec2-base" is a hub id; "/data/ckpt", "./ckpt" and "~/ckpt" are paths.
+    looks_local = name_or_path.startswith(("/", ".", "~")) or os.path.exists(name_or_path)
+    if looks_local and not Path(name_or_path).expanduser().is_dir():
         raise UserError(f"{where}: no such directory")
     try:
-        config = AutoConfig.from_pretrained(name_or_path, **ctc)
+        config = AutoConfig.from_pretrained(os.path.expanduser(name_or_path), **ctc)
     except (OSError, ValueError) as error:
         raise UserError(f"{where}: cannot read its config ({_first_line(error)})") from error
     try:
         # A checkpoint that already has a CTC head for another vocabulary: the mismatched head
         # is dropped here and re-initialized below.
         model = AutoModelForCTC.from_pretrained(
-            name_or_path, config=config, ignore_mismatched_sizes=True
+            os.path.expanduser(name_or_path), config=config, ignore_mismatched_sizes=True
         )
     except (OSError, ValueError, KeyError) as error:
         raise UserError(

@@ -46,6 +46,7 @@ from harness.guards import TrainingFailed, check_finite, collapse_flag, dev_eval
 from harness.model import build_model, parameter_counts
 from harness.schedule import make_scheduler, warmup_updates
 from harness.settings import RunSpec, TrainSpec
+from harness.vocab import PAD, check_vocab
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
 
@@ -118,8 +119,9 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     set_seed(settings.seed)
-    tokenizer = prepared.processor.tokenizer
-    model = build_model(spec.model, vocab_size=len(tokenizer), pad_token_id=prepared.vocab["[PAD]"])
+    # Ids run 0..max without gaps in harness.vocab; max + 1 also covers a vocabulary with gaps.
+    model = build_model(spec.model, vocab_size=max(prepared.vocab.values()) + 1,
+                        pad_token_id=prepared.vocab[PAD])
     policy = FreezePolicy.parse(settings.freeze)
     # DDP registers the parameters that require gradients when it wraps the model: that must be
     # every parameter that ever trains; the policy of update 0 is applied after wrapping.
@@ -368,5 +370,4 @@ def _check_prepared(prepared: Prepared) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in train_set.column_names]
     if missing:
         raise UserError(f"prepared training data lacks columns {missing}")
-    if "[PAD]" not in prepared.vocab:
-        raise UserError("the vocabulary has no [PAD] token (the CTC blank)")
+    check_vocab(prepared.vocab)  # names a missing [PAD] (the CTC blank), [UNK] or |

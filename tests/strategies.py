@@ -172,3 +172,18 @@ def prediction_records(draw, min_size: int = 1, max_size: int = 12,
 
 
 # --- data ------------------------------------------------------------------------
+
+# --- training (batching, freezing, schedules) --------------------------------------
+
+# Utterance durations in seconds as the data pipeline leaves them (0.2 s to 20 s).
+utterance_durations = st.lists(
+    st.floats(min_value=0.2, max_value=20.0, allow_nan=False, allow_infinity=False),
+    min_size=1, max_size=300,
+)
+
+# Every train.freeze spelling the settings accept.
+freeze_policies = st.one_of(
+    st.sampled_from(["feature_encoder", "none"]),
+    st.integers(min_value=0, max_value=10_000).map(lambda n: f"encoder_for_steps:{n}"),
+    st.integers(min_value=0, max_value=48).map(lambda k: f"layers:{k}"),
+)

@@ -8,7 +8,6 @@ input_values, labels; a Wav2Vec2Processor; a vocab with [PAD] = 0) without it, i
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -18,7 +17,10 @@ import datasets
 import numpy as np
 import soundfile
 import soxr
-from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+from transformers import Wav2Vec2Processor
+
+from harness.vocab import build_vocab, encode
+from harness.vocab import make_processor as vocab_processor
 
 SAMPLE_RATE = 16000
 WORDS = (
@@ -42,22 +44,11 @@ class FakePrepared:
     report: dict = field(default_factory=dict)
 
 
-def make_processor(texts: list[str], directory: Path) -> tuple[Wav2Vec2Processor, dict[str, int]]:
-    """A character vocabulary from `texts` ([PAD] = 0, [UNK], `|` for spaces) and its processor."""
-    chars = sorted({c for text in texts for c in text} - {" "})
-    vocab = {"[PAD]": 0, "[UNK]": 1, "|": 2}
-    vocab.update({c: i + 3 for i, c in enumerate(chars)})
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.json").write_text(json.dumps(vocab))
-    tokenizer = Wav2Vec2CTCTokenizer(
-        str(directory / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
-        word_delimiter_token="|",
-    )
-    extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
-        return_attention_mask=True,
-    )
-    return Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer), vocab
+def make_processor(texts: list[str], attention_mask: bool = False
+                   ) -> tuple[Wav2Vec2Processor, dict[str, int]]:
+    """The real vocabulary of `texts` ([PAD] = 0, [UNK], `|`) and processor (harness.vocab)."""
+    vocab = build_vocab(texts)
+    return vocab_processor(vocab, return_attention_mask=attention_mask), vocab
 
 
 def espeak(text: str, voice: str = "en-us", speed: int = 175) -> np.ndarray:
@@ -111,7 +102,7 @@ def make_split(texts: list[str], processor: Wav2Vec2Processor, kind: str, seed: 
         rows["text"].append(text)
         rows["raw_text"].append(text.capitalize() + ".")
         rows["input_values"].append(_normalized(audio))
-        rows["labels"].append(processor.tokenizer(text).input_ids)
+        rows["labels"].append(encode(text, processor.tokenizer.get_vocab()))
     features = datasets.Features({
         "id": datasets.Value("string"), "speaker": datasets.Value("string"),
         "duration": datasets.Value("float64"), "text": datasets.Value("string"),
@@ -123,10 +114,11 @@ def make_split(texts: list[str], processor: Wav2Vec2Processor, kind: str, seed: 
 
 
 def make_prepared(directory: Path, *, train: int = 48, dev: int = 8, test: int = 8,
-                  kind: str = "espeak", seed: int = 0) -> FakePrepared:
+                  kind: str = "espeak", seed: int = 0, attention_mask: bool = False
+                  ) -> FakePrepared:
     """A PreparedData-like bundle of `train`/`dev`/`test` utterances (espeak or tone audio)."""
     texts = sentences(train + dev + test, seed)
-    processor, vocab = make_processor(texts[:train], directory / "processor")
+    processor, vocab = make_processor(texts[:train], attention_mask)
     return FakePrepared(
         dir=directory,
         fingerprint=f"fake-{kind}-{seed}-{train}-{dev}-{test}",
