@@ -14,6 +14,7 @@ the resumed run continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,7 +30,7 @@ import datasets
 import numpy as np
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 
 from harness import faults
 from harness.batching import DurationBatchSampler, collate
@@ -110,19 +111,18 @@ def resolve_precision(precision: str) -> str:
 def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     settings = spec.train
     _check_prepared(prepared)
-    # find_unused_parameters: the head-only phase of encoder_for_steps, layerdrop and an unused
-    # masked_spec_embed (mask_time_prob 0) leave parameters without gradients in some updates.
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(),
-        mixed_precision=resolve_precision(settings.precision),
-        step_scheduler_with_optimizer=False,  # our schedule counts updates of one rank
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
     set_seed(settings.seed)
     # Ids run 0..max without gaps in harness.vocab; max + 1 also covers a vocabulary with gaps.
     model = build_model(spec.model, vocab_size=max(prepared.vocab.values()) + 1,
                         pad_token_id=prepared.vocab[PAD])
     policy = FreezePolicy.parse(settings.freeze)
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=resolve_precision(settings.precision),
+        step_scheduler_with_optimizer=False,  # our schedule counts updates of one rank
+        kwargs_handlers=[DistributedDataParallelKwargs(
+            find_unused_parameters=_some_parameters_unused(model.config, policy))],
+    )
     # DDP registers the parameters that require gradients when it wraps the model: that must be
     # every parameter that ever trains; the policy of update 0 is applied after wrapping.
     trainable = set(ever_trainable(model, policy))
@@ -161,6 +161,16 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
             truncate_log(run_dir / LOG_FILE, session.state["step"])
     apply_policy(_unwrapped(session), policy, session.state["step"])
     return session
+
+
+def _some_parameters_unused(config: Any, policy: FreezePolicy) -> bool:
+    """Whether DDP must look for parameters without gradients (an extra graph walk per update).
+
+    The head-only phase of encoder_for_steps, layerdrop, and the mask embedding when time
+    masking is off leave parameters out of some backward passes.
+    """
+    masking = getattr(config, "apply_spec_augment", True) and getattr(config, "mask_time_prob", 0)
+    return policy.changes_over_time() or getattr(config, "layerdrop", 0.0) > 0 or not masking
 
 
 def _fresh_state(sampler: DurationBatchSampler) -> dict[str, Any]:
@@ -312,6 +322,7 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
     if evaluation is not None:
         flag = collapse_flag(evaluation, state["step"], session.warmup)
         flags += [flag] if flag else []
+    digest = _agreed_digest(session)
     if accelerator.is_main_process:
         _save_model(session)
     accelerator.wait_for_everyone()
@@ -328,6 +339,7 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         if state["padded_seconds"] else 0.0,
         "flags": flags,
         "parameters": parameter_counts(_unwrapped(session)),
+        "weights_sha256": digest,
         "dev": evaluation,
         "warmup_updates": session.warmup,
         "precision": accelerator.mixed_precision,
@@ -337,6 +349,22 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         "repeated_batches": session.sampler.plan().repeated_batches,
         "oversized_batches": session.sampler.plan().oversized,
     }
+
+
+def _agreed_digest(session: Session) -> str:
+    """SHA-256 of the final weights; with several processes, every rank must hold the same."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(_unwrapped(session).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    mine = digest.hexdigest()
+    if session.accelerator.num_processes > 1:
+        digests = gather_object([mine])
+        if len(set(digests)) > 1:
+            raise TrainingFailed(
+                f"processes ended with different weights ({len(set(digests))} distinct of "
+                f"{len(digests)}): gradients were not synchronized", session.state["step"])
+    return mine
 
 
 def _save_model(session: Session) -> None:

@@ -89,6 +89,7 @@ def encode(text: str, vocab: Mapping[str, int]) -> list[int]:
     Matches `Wav2Vec2CTCTokenizer(text=...).input_ids` except that a literal "[PAD]" or "[UNK]"
     inside the text is spelled out character by character, so a blank never becomes a target.
     """
+    check_vocab(vocab)
     delimiter, unk = vocab[WORD_DELIMITER], vocab[UNK]
     return [delimiter if char == " " else vocab.get(char, unk) for char in text]
 
@@ -109,7 +110,7 @@ def decode_labels(ids: Sequence[int] | np.ndarray, vocab: Mapping[str, int]) -> 
 
 def ctc_greedy_decode(frame_ids: Sequence[int] | np.ndarray, vocab: Mapping[str, int]) -> str:
     """Text of one utterance's per-frame argmax ids: collapse repeats, drop blanks, `|` -> ' '."""
-    ids = np.asarray(frame_ids, dtype=np.int64)
+    ids = np.asarray(frame_ids)
     if ids.ndim != 1:
         raise ValueError(f"frame ids must be one-dimensional, got shape {ids.shape}")
     return ctc_greedy_decode_batch(ids[None, :], np.array([len(ids)]), vocab)[0]
@@ -124,24 +125,29 @@ def ctc_greedy_decode_batch(
     vocabulary) reads as `[UNK]`, as the HF tokenizer reads it.
     """
     argmax = np.asarray(argmax)
+    if argmax.size == 0:
+        argmax = argmax.astype(np.int64)  # np.array([[]]) is float
+    if argmax.dtype.kind not in "iu":
+        raise ValueError(f"frame ids must be integers, got dtype {argmax.dtype}")
     lengths = np.asarray(lengths, dtype=np.int64)
     if argmax.ndim != 2 or lengths.shape != (argmax.shape[0],):
         raise ValueError(
             f"expected argmax [B, T] and lengths [B], got {argmax.shape} and {lengths.shape}"
         )
     batch, frames = argmax.shape
-    if batch and (lengths.min() < 0 or lengths.max() > frames):
+    if batch == 0:
+        return []
+    if lengths.min() < 0 or lengths.max() > frames:
         raise ValueError(f"lengths must lie in 0..{frames}, got {lengths.tolist()}")
     if argmax.size and argmax.min() < 0:
         raise ValueError(f"frame ids must be >= 0, got {int(argmax.min())}")
-    blank = vocab[PAD]
     strings = _id_table(vocab, max_id=int(argmax.max()) if argmax.size else -1, blank="")
     table = np.array([UNK if s is None else s for s in strings], dtype=object)
 
     # A frame starts a new symbol when it differs from the frame before it (CTC collapse), is
     # not the blank, and lies inside the utterance.
     keep = np.arange(frames)[None, :] < lengths[:, None]
-    keep &= argmax != blank
+    keep &= argmax != vocab[PAD]
     keep[:, 1:] &= argmax[:, 1:] != argmax[:, :-1]
     rows, cols = np.nonzero(keep)  # row-major, so each row's symbols stay in frame order
     symbols = table[argmax[rows, cols]]

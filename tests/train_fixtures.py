@@ -8,6 +8,7 @@ input_values, labels; a Wav2Vec2Processor; a vocab with [PAD] = 0) without it, i
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -128,3 +129,62 @@ def make_prepared(directory: Path, *, train: int = 48, dev: int = 8, test: int =
         processor=processor,
         vocab=vocab,
     )
+
+
+def save_prepared(prepared: FakePrepared, directory: Path) -> Path:
+    """Write a FakePrepared to disk (datasets + processor + vocab) for a subprocess to load."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev", "test"):
+        getattr(prepared, split).save_to_disk(str(directory / split))
+    prepared.processor.save_pretrained(str(directory / "processor"))
+    (directory / "vocab.json").write_text(json.dumps(prepared.vocab))
+    return directory
+
+
+def load_prepared(directory: Path) -> FakePrepared:
+    """The FakePrepared that save_prepared wrote."""
+    return FakePrepared(
+        dir=directory,
+        fingerprint=directory.name,
+        train=datasets.load_from_disk(str(directory / "train")),
+        dev=datasets.load_from_disk(str(directory / "dev")),
+        test=datasets.load_from_disk(str(directory / "test")),
+        processor=Wav2Vec2Processor.from_pretrained(str(directory / "processor")),
+        vocab=json.loads((directory / "vocab.json").read_text()),
+    )
+
+
+def main(argv: list[str]) -> None:
+    """`python tests/train_fixtures.py PREPARED_DIR RUN_DIR SPEC_JSON [OUT_JSON]`: train, dump.
+
+    Used by the kill/resume and multi-process tests (under torchrun every rank runs it). Each
+    rank writes OUT_JSON.rank<r>: its summary (with its weights' digest) and its batches.
+    """
+    import os
+
+    from harness.settings import RunSpec
+    from harness.train import train
+
+    prepared = load_prepared(Path(argv[0]))
+    spec = RunSpec.model_validate(json.loads(argv[2]))
+    summary = train(spec, prepared, Path(argv[1]))
+    if len(argv) > 3:
+        from harness.batching import DurationBatchSampler
+
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        sampler = DurationBatchSampler(
+            prepared.train["duration"], spec.train.batch_seconds, seed=spec.train.seed,
+            num_replicas=world, rank=rank, max_batch_size=spec.train.max_batch_size,
+        )
+        Path(f"{argv[3]}.rank{rank}").write_text(json.dumps({
+            "summary": summary, "rank": rank, "world": world,
+            "batches": sampler.plan(0).batches,
+        }, default=str))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main(sys.argv[1:])
