@@ -85,8 +85,15 @@ def _score_command() -> Command:
     return scoring_cli.HELP, scoring_cli.add_arguments, scoring_cli.run_score
 
 
+def _prepare_command() -> Command:
+    from harness.data import prepare_cli
+
+    return prepare_cli.HELP, prepare_cli.add_arguments, prepare_cli.run_prepare
+
+
 COMMANDS: dict[str, Command] = {
     "plan": ("show the runs a suite expands to and the datasets it needs", _plan_arguments, _plan),
+    "prepare": _prepare_command(),
     "run": ("run a suite: prepare, train, evaluate, score, record (skips finished runs)",
             _run_arguments, _run),
     "status": ("each run's state and headline scores", _status_arguments, _status),

@@ -153,7 +153,6 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
         spec = next(run.spec for run in todo if run.data_key == key)
         reused = is_prepared(spec, cache_root)
         progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
-        faults.checkpoint("prepare")
         try:
             prepared[key] = prepare(spec, cache_root)
         except (UserError, OSError, ValueError) as error:

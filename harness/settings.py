@@ -56,6 +56,10 @@ class SynthSpec(Section):
     test_voices: Literal["same", "held_out"] = setting(
         "same", "test speakers: the training voices, or voices never heard in training"
     )
+    voices: Literal["main", "standin"] = setting(
+        "main", "voice pool: main (the suites' speakers) or standin (disjoint voices and "
+        "sentences, used to build the stand-in pretrained checkpoint)"
+    )
 
 
 class DataSpec(Section):

@@ -1,0 +1,250 @@
+"""Prepared data for a run: the pool decoded once, a nested labeled subset, processor and report.
+
+Cache layout (under $HARNESS_CACHE or .harness-cache/):
+
+    synth/<key>/                 the synthetic corpus (when the source is synthetic)
+    pools/<key>/                 train/test[/dev].arrow, processor/, pool.json: every usable
+                                 utterance, keyed by (source fingerprint, splits, targets rule
+                                 set + version, sample rate, duration filters, audio normalization)
+    prepared/<key>/prepared.json a subset of a pool: the training indices (a prefix of a seeded
+                                 order, so subsets nest), test/dev choice and the data report,
+                                 keyed by (pool key, labeled, subset seed, balancing, test/dev)
+
+Entries are written under a lock into a temporary sibling and renamed into place when complete,
+so a killed preparation leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from harness.data.cache import building, content_hash, locked, read_json, write_json
+from harness.data.pool import overlap_problems, speaker_order, write_split
+from harness.data.sources import open_source, synthetic_corpus_dir
+from harness.durations import format_duration
+from harness.errors import UserError
+from harness.normalize import get_rule_set
+from harness.settings import RunSpec
+from harness.vocab import build_vocab, encode, make_processor, oov_audit
+
+POOL_FORMAT = 1
+
+
+@dataclass
+class PreparedData:
+    """What a run trains and is tested on."""
+
+    dir: Path
+    key: str
+    fingerprint: str
+    train: datasets.Dataset
+    dev: datasets.Dataset
+    test: datasets.Dataset
+    processor: Any
+    vocab: dict[str, int]
+    report: dict
+
+
+def _pool_settings(spec: RunSpec) -> dict:
+    data = spec.data
+    targets = get_rule_set(spec.text.targets)
+    return {
+        "format": POOL_FORMAT,
+        "splits": {"train": data.train_split, "test": data.test_split, "dev": data.dev_split},
+        "targets": {"name": targets.name, "version": targets.version},
+        "sample_rate": data.sample_rate,
+        "min_seconds": data.min_seconds,
+        "max_seconds": data.max_seconds,
+        "normalize_audio": data.normalize_audio,
+    }
+
+
+def _subset_settings(spec: RunSpec) -> dict:
+    data = spec.data
+    return {"labeled": data.labeled, "subset_seed": data.subset_seed,
+            "balance_speakers": data.balance_speakers,
+            "test_max_utterances": data.test_max_utterances,
+            "dev_utterances": data.dev_utterances, "dev_split": data.dev_split}
+
+
+def _keys(spec: RunSpec, source) -> tuple[str, str]:
+    pool_key = content_hash({"source": source.cache_key(), **_pool_settings(spec)})
+    return pool_key, content_hash({"pool": pool_key, **_subset_settings(spec)})
+
+
+def is_prepared(spec: RunSpec, cache_root: Path) -> bool:
+    """Whether `prepare` would only load from the cache (nothing decoded or built)."""
+    cache_root = Path(cache_root)
+    if spec.data.source == "synthetic" and not synthetic_corpus_dir(spec.data, cache_root).exists():
+        return False
+    pool_key, key = _keys(spec, open_source(spec.data, cache_root))
+    return ((cache_root / "pools" / pool_key / "pool.json").exists()
+            and (cache_root / "prepared" / key / "prepared.json").exists())
+
+
+def prepare(spec: RunSpec, cache_root: Path) -> PreparedData:
+    """The run's data, from the cache or built (pool once per source+settings, subset per run)."""
+    cache_root = Path(cache_root)
+    source = open_source(spec.data, cache_root)
+    pool_key, key = _keys(spec, source)
+    pool_dir = cache_root / "pools" / pool_key
+    with locked(pool_dir):
+        if not (pool_dir / "pool.json").exists():
+            with building(pool_dir) as tmp:
+                _build_pool(spec, source, tmp, pool_key)
+    pool = read_json(pool_dir / "pool.json")
+    prepared_dir = cache_root / "prepared" / key
+    with locked(prepared_dir):
+        if not (prepared_dir / "prepared.json").exists():
+            with building(prepared_dir) as tmp:
+                write_json(tmp / "prepared.json", _select(spec, pool_dir, pool, key))
+    return _load(prepared_dir, pool_dir, pool)
+
+
+def prepare_suite(suite, cache_root: Path) -> list[tuple[str, PreparedData, bool]]:
+    """Every distinct dataset of a suite, once: (data key, prepared data, reused from cache)."""
+    done = []
+    for data_key in suite.data_keys():
+        spec = next(run.spec for run in suite.runs if run.data_key == data_key)
+        reused = is_prepared(spec, cache_root)
+        done.append((data_key, prepare(spec, cache_root), reused))
+    return done
+
+
+def _build_pool(spec: RunSpec, source, directory: Path, pool_key: str) -> None:
+    data = spec.data
+    roles = {"train": data.train_split, "test": data.test_split}
+    if data.dev_split:
+        roles["dev"] = data.dev_split
+    if data.train_split in (data.test_split, data.dev_split):
+        raise UserError(f"data.train_split {data.train_split!r} is also the test or dev split: "
+                        "evaluation audio must never come from the training pool")
+    available = source.split_names()
+    missing = [f"data.{role}_split {split!r}" for role, split in roles.items()
+               if split not in available]
+    if missing:
+        raise UserError(f"{source.description}: no split for {', '.join(missing)} "
+                        f"(splits: {', '.join(available)})")
+    targets = get_rule_set(spec.text.targets)
+    tallies, written = {}, 0
+    for role, split in roles.items():
+        tallies[role] = write_split(source.read(split), directory / f"{role}.arrow", data, targets,
+                                    written_before=written)
+        written += tallies[role].utterances
+    problems = [p for role in roles if role != "train"
+                for p in overlap_problems(tallies["train"], tallies[role], role)]
+    if problems:
+        raise UserError(f"{source.description}: " + "; ".join(problems))
+    if tallies["train"].utterances == 0:
+        raise UserError(f"{source.description}: split {data.train_split!r} has no usable "
+                        f"utterance (skipped: {dict(tallies['train'].skipped)})")
+    train_texts = datasets.Dataset.from_file(str(directory / "train.arrow"))["text"]
+    vocab = build_vocab(train_texts)  # the pool's alphabet: nested subsets share one label set
+    make_processor(vocab, sampling_rate=data.sample_rate,
+                   do_normalize=data.normalize_audio).save_pretrained(str(directory / "processor"))
+    write_json(directory / "pool.json", {
+        "key": pool_key,
+        "source": source.description,
+        "settings": _pool_settings(spec),
+        "fingerprint": content_hash({role: t.digest.hexdigest() for role, t in tallies.items()},
+                                    length=64),
+        "splits": {role: tally.summary() for role, tally in tallies.items()},
+        "vocab": vocab,
+    })
+
+
+def _select(spec: RunSpec, pool_dir: Path, pool: dict, key: str) -> dict:
+    """The labeled subset (shortest prefix of the seeded order reaching the requested time)."""
+    data = spec.data
+    train = datasets.Dataset.from_file(str(pool_dir / "train.arrow"))
+    durations = np.asarray(train["duration"], dtype=np.float64)
+    speakers = train["speaker"]
+    total = float(durations.sum())
+    if data.labeled is None:
+        indices = np.arange(len(durations))
+    else:
+        if data.labeled > total + 1e-6:
+            raise UserError(
+                f"data.labeled asks for {format_duration(data.labeled)} of labeled audio but the "
+                f"training pool holds {format_duration(total)} ({len(durations)} usable "
+                f"utterances of split {data.train_split!r})"
+            )
+        order = speaker_order(durations, speakers, data.subset_seed, data.balance_speakers)
+        reached = np.cumsum(durations[order]) >= data.labeled - 1e-9
+        indices = np.sort(order[: int(np.argmax(reached)) + 1])
+    subset_seconds = float(durations[indices].sum())
+    return {
+        "key": key,
+        "pool_key": pool["key"],
+        "settings": _subset_settings(spec),
+        "train_indices": indices.tolist(),
+        "labeled": {
+            "requested_seconds": data.labeled,
+            "seconds": round(subset_seconds, 3),
+            "hours": round(subset_seconds / 3600, 4),
+            "utterances": int(len(indices)),
+            "speakers": len({speakers[i] for i in indices}),
+        },
+        "fingerprint": content_hash({"pool": pool["fingerprint"], "train": indices.tolist(),
+                                     **_subset_settings(spec)}, length=64),
+    }
+
+
+def _load(prepared_dir: Path, pool_dir: Path, pool: dict) -> PreparedData:
+    from transformers import Wav2Vec2Processor
+
+    prepared = read_json(prepared_dir / "prepared.json")
+    vocab = pool["vocab"]
+    split = {role: _with_labels(datasets.Dataset.from_file(str(pool_dir / f"{role}.arrow")), vocab)
+             for role in pool["splits"]}
+    settings = prepared["settings"]
+    train = split["train"].select(prepared["train_indices"])
+    test = split["test"]
+    if settings["test_max_utterances"]:
+        test = test.select(range(min(len(test), settings["test_max_utterances"])))
+    dev = split.get("dev")
+    if dev is None:  # monitoring only: a slice of the test set, never of the training pool
+        dev = test.select(range(min(len(test), settings["dev_utterances"])))
+    report = _report(pool, prepared, train, dev, test, vocab)
+    return PreparedData(
+        dir=prepared_dir, key=prepared["key"], fingerprint=prepared["fingerprint"],
+        train=train, dev=dev, test=test,
+        processor=Wav2Vec2Processor.from_pretrained(str(pool_dir / "processor")),
+        vocab=vocab, report=report,
+    )
+
+
+def _with_labels(dataset: datasets.Dataset, vocab: dict) -> datasets.Dataset:
+    # Labels are cheap to recompute from the stored targets; adding the column leaves the
+    # memory-mapped audio untouched.
+    return dataset.add_column("labels", [encode(text, vocab) for text in dataset["text"]])
+
+
+def _figures(dataset: datasets.Dataset) -> dict:
+    seconds = float(np.sum(dataset["duration"])) if len(dataset) else 0.0
+    return {"utterances": len(dataset), "seconds": round(seconds, 3),
+            "hours": round(seconds / 3600, 4), "speakers": len(set(dataset["speaker"]))}
+
+
+def _report(pool: dict, prepared: dict, train, dev, test, vocab: dict) -> dict:
+    """The data report stored with every record: sizes, skips by reason, OOV test characters."""
+    return {
+        "source": pool["source"],
+        "pool_key": pool["key"],
+        "pool_fingerprint": pool["fingerprint"],
+        "targets": pool["settings"]["targets"],
+        "pool": {role: {k: v for k, v in figures.items() if k != "skipped_examples"}
+                 for role, figures in pool["splits"].items()},
+        "skipped_examples": {role: figures["skipped_examples"]
+                             for role, figures in pool["splits"].items()
+                             if figures["skipped_examples"]},
+        "labeled": prepared["labeled"],
+        "train": _figures(train), "dev": _figures(dev), "test": _figures(test),
+        "vocab_size": len(vocab),
+        "oov_test_characters": oov_audit(test["text"], vocab),
+    }

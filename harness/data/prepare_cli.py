@@ -1,0 +1,46 @@
+"""`harness prepare FILE`: prepare every distinct dataset a suite needs, once, before any run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+HELP = "prepare (decode, filter, subset, cache) every dataset a suite needs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `harness prepare`."""
+    parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="prepared-data cache (default: $HARNESS_CACHE or .harness-cache/)")
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Prepare, then print one line per dataset: size, skips, and whether it was reused."""
+    from harness.data.cache import default_cache_root
+    from harness.data.prepare import is_prepared, prepare
+    from harness.spec import load_suite
+
+    suite = load_suite(args.suite_file)
+    cache_root = args.cache_dir or default_cache_root()
+    built = reused = 0
+    for data_key in suite.data_keys():
+        spec = next(run.spec for run in suite.runs if run.data_key == data_key)
+        started = time.time()
+        was_ready = is_prepared(spec, cache_root)
+        prepared = prepare(spec, cache_root)
+        reused += was_ready
+        built += not was_ready
+        print(describe(data_key, prepared.report, was_ready, time.time() - started))
+    print(f"suite {suite.name}: {built} dataset(s) prepared, {reused} reused, cache {cache_root}")
+    return 0
+
+
+def describe(data_key: str, report: dict, reused: bool, seconds: float) -> str:
+    """One line about a prepared dataset, as `harness prepare` and `harness run` print it."""
+    labeled, test = report["labeled"], report["test"]
+    skipped = {role: figures["skipped_total"] for role, figures in report["pool"].items()}
+    return (f"data {data_key}: train {labeled['hours'] * 60:.1f} min / {labeled['utterances']} "
+            f"utt / {labeled['speakers']} spk, test {test['utterances']} utt; skipped "
+            f"{skipped}; {'reused' if reused else 'prepared'} in {seconds:.1f}s")
