@@ -176,7 +176,7 @@ def open_source(spec: DataSpec, cache_root: Path):
         return _hub_source(spec)
     if spec.source == "synthetic":
         return _synthetic_source(spec, cache_root)
-    return _local_source(spec, Path(spec.path))
+    return _local_source(spec, Path(_expanded(spec.path)))
 
 
 def _needed_splits(spec: DataSpec) -> list[str]:
@@ -188,7 +188,7 @@ def _hub_source(spec: DataSpec) -> DatasetSource:
     for split in _needed_splits(spec):
         try:
             splits[split] = datasets.load_dataset(spec.name, spec.config, split=split,
-                                                  data_dir=spec.data_dir)
+                                                  data_dir=_expanded(spec.data_dir))
         except Exception as error:  # offline, unknown name, missing data_dir: say which
             raise UserError(
                 f"data.name {spec.name!r} (config {spec.config!r}, split {split!r}) could not "
@@ -196,8 +196,12 @@ def _hub_source(spec: DataSpec) -> DatasetSource:
             ) from error
     # Path columns (TIMIT's `file`) are read relative to the data_dir the dataset was built from.
     return DatasetSource(splits, spec, f"hub dataset {spec.name}",
-                         base_dir=Path(spec.data_dir) if spec.data_dir else None,
+                         base_dir=Path(_expanded(spec.data_dir)) if spec.data_dir else None,
                          key={"name": spec.name, "config": spec.config, "dir": spec.data_dir})
+
+
+def _expanded(path: str | None) -> str | None:
+    return os.path.expanduser(path) if path else path
 
 
 def _local_source(spec: DataSpec, path: Path):
