@@ -9,7 +9,8 @@ share of the same global batch list, so no dataloader is handed to accelerate to
 
 A run directory that holds a checkpoint resumes from it: weights, optimizer, scheduler, sampler
 position and every RNG are restored, and log lines written after the checkpoint are dropped, so
-the resumed run continues exactly as if it had never stopped.
+the resumed run continues exactly as if it had never stopped. One that holds train_summary.json
+(written last, after model/) trained to the end: train returns that summary and touches nothing.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ from harness.guards import TrainingFailed, check_finite, collapse_flag, dev_eval
 from harness.model import build_model, parameter_counts
 from harness.schedule import make_scheduler, warmup_updates
 from harness.settings import RunSpec, TrainSpec
+from harness.store import write_json_atomic
 from harness.vocab import PAD, check_vocab
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
 
 MODEL_DIR = "model"
+SUMMARY_FILE = "train_summary.json"
 REQUIRED_COLUMNS = ("duration", "input_values", "labels")
 
 
@@ -89,6 +92,11 @@ def train(spec: RunSpec, prepared: Prepared, run_dir: Path,
           on_progress: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Fine-tune `spec`'s model on `prepared.train` (resuming run_dir/checkpoint); a summary."""
     run_dir = Path(run_dir)
+    finished = run_dir / SUMMARY_FILE
+    if finished.is_file() and (run_dir / MODEL_DIR).is_dir():
+        # Trained before: a second final dev pass would append to the log and rewrite model/
+        # (making the test predictions look stale).
+        return json.loads(finished.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     session = _setup(spec, prepared, run_dir)
     report = on_progress or (lambda record: None)
@@ -323,11 +331,8 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         flag = collapse_flag(evaluation, state["step"], session.warmup)
         flags += [flag] if flag else []
     digest = _agreed_digest(session)
-    if accelerator.is_main_process:
-        _save_model(session)
-    accelerator.wait_for_everyone()
     epochs = state["sampler"]["epoch"] + state["sampler"]["position"] / max(1, len(session.sampler))
-    return {
+    summary = {
         "steps": state["step"],
         "epochs": epochs,
         "train_seconds": state["train_seconds"],
@@ -349,6 +354,11 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         "repeated_batches": session.sampler.plan().repeated_batches,
         "oversized_batches": session.sampler.plan().oversized,
     }
+    if accelerator.is_main_process:
+        _save_model(session)
+        write_json_atomic(session.run_dir / SUMMARY_FILE, summary)  # last: the run is done
+    accelerator.wait_for_everyone()
+    return summary
 
 
 def _agreed_digest(session: Session) -> str:

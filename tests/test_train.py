@@ -1,0 +1,332 @@
+"""Training end to end: the tiny preset on espeak-ng audio, resumed, guarded, on two processes.
+
+One uninterrupted 30-update run (about 7 s on 2 cores) is shared by the module; the kill/resume
+and two-process tests start real child processes (about 12 s and 15 s), so the whole file runs in
+about a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from accelerate.utils import set_seed
+from hypothesis import given
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+from transformers import AutoModelForCTC, Wav2Vec2Processor
+
+import harness.train
+from harness import faults
+from harness.batching import DurationBatchSampler
+from harness.checkpoint import LOG_FILE, STATE_FILE
+from harness.freezing import parts
+from harness.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag, dev_evaluate
+from harness.model import build_model
+from harness.schedule import lr_multiplier
+from harness.settings import RunSpec
+from harness.train import MODEL_DIR, SUMMARY_FILE, train
+from harness.vocab import PAD
+from tests.train_fixtures import make_prepared, save_prepared
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).with_name("train_fixtures.py")
+STEPS = 30
+CHECKPOINT_EVERY = 10
+# 48 utterances (68 s of audio) at 20 padded seconds per batch: 4 batches an epoch, so 30
+# updates are 7.5 epochs. Weight decay makes the frozen-weights check bite: AdamW would decay a
+# frozen weight that kept a zero gradient.
+SPEC = {
+    "model": {"preset": "tiny"},
+    "train": {"lr": 2e-3, "max_steps": STEPS, "warmup_steps": 5, "batch_seconds": 20,
+              "weight_decay": 0.01, "checkpoint_every": CHECKPOINT_EVERY, "log_every": 1,
+              "eval_every": 15},
+}
+TRAIN_KEYS = {"step", "loss", "lr", "grad_norm", "audio_seconds_per_s", "padding_fraction",
+              "elapsed_s"}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """48 train / 8 dev espeak-ng utterances with their processor, also saved for subprocesses."""
+    bundle = make_prepared(tmp_path_factory.mktemp("prepared"), train=48, dev=8, test=4)
+    save_prepared(bundle, bundle.dir / "saved")
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def finished(prepared, tmp_path_factory):
+    """One uninterrupted run: (run dir, summary, progress records, steps checkpointed at)."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    saved_at: list[int] = []
+    original = harness.train.save_checkpoint
+
+    def spy(accelerator, directory, state):
+        saved_at.append(state["step"])
+        return original(accelerator, directory, state)
+
+    records: list[dict] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(harness.train, "save_checkpoint", spy)
+        summary = train(RunSpec.model_validate(SPEC), prepared, run_dir, records.append)
+    return run_dir, summary, records, saved_at
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
+
+
+def train_records(run_dir: Path) -> list[dict]:
+    """The per-update lines of the log (dev evaluations are lines without a loss)."""
+    return [record for record in read_log(run_dir) if "loss" in record]
+
+
+def initial_model(prepared):
+    """The model exactly as train builds it before the first update (same seed, same config)."""
+    set_seed(RunSpec.model_validate(SPEC).train.seed)
+    return build_model(RunSpec.model_validate(SPEC).model, len(prepared.vocab),
+                       prepared.vocab[PAD])
+
+
+def digest(model: torch.nn.Module) -> str:
+    """The weights digest as harness.train computes it (names sorted, raw bytes)."""
+    hasher = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        hasher.update(name.encode())
+        hasher.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return hasher.hexdigest()
+
+
+def run_fixture_main(prepared_dir: Path, run_dir: Path, spec: dict, env: dict,
+                     *extra: str, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """tests/train_fixtures.py main in a child process (optionally under torchrun)."""
+    command = [sys.executable, *launcher, str(FIXTURES), str(prepared_dir), str(run_dir),
+               json.dumps(spec), *extra]
+    child_env = {key: value for key, value in os.environ.items()
+                 if key not in (faults.ENV, faults.RUN_ENV)}
+    return subprocess.run(command, env={**child_env, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_training_lowers_the_loss_and_logs_every_update(finished):
+    """The loss falls; the log has one line per update with the documented keys and the lr."""
+    run_dir, _, records, _ = finished
+    lines = train_records(run_dir)
+    assert [r["step"] for r in lines] == list(range(1, STEPS + 1))
+    assert all(set(r) == TRAIN_KEYS for r in lines)
+    losses = [r["loss"] for r in lines]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    schedule = lr_multiplier(RunSpec.model_validate(SPEC).train, STEPS)
+    assert [r["lr"] for r in lines] == pytest.approx(
+        [SPEC["train"]["lr"] * schedule(step) for step in range(1, STEPS + 1)])
+    assert all(0 <= r["padding_fraction"] < 0.5 and r["audio_seconds_per_s"] > 0 for r in lines)
+    dev_lines = [r for r in read_log(run_dir) if "dev_cer" in r]
+    assert [r["step"] for r in dev_lines] == [15, STEPS]
+    assert records == read_log(run_dir)  # on_progress saw every line the log holds
+
+
+def test_frozen_feature_encoder_is_bit_identical_and_the_rest_trained(finished, prepared):
+    """feature_encoder freezing: every conv weight ends exactly as initialized; the head moved."""
+    run_dir, _, _, _ = finished
+    before = initial_model(prepared)
+    after = AutoModelForCTC.from_pretrained(run_dir / MODEL_DIR)
+    conv_before = dict(parts(before)["feature_encoder"].named_parameters())
+    conv_after = dict(parts(after)["feature_encoder"].named_parameters())
+    assert conv_before.keys() == conv_after.keys() and conv_before
+    for name, tensor in conv_before.items():
+        assert torch.equal(tensor, conv_after[name]), name
+    assert not torch.equal(before.lm_head.weight, after.lm_head.weight)
+    assert not torch.equal(before.wav2vec2.encoder.layers[0].attention.q_proj.weight,
+                           after.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+
+
+def test_checkpoints_are_written_mid_run_and_hold_the_whole_state(finished):
+    """Checkpoints at every checkpoint_every and at the end: weights, optimizer, sampler, RNG."""
+    run_dir, _, _, saved_at = finished
+    assert saved_at == [10, 20, 30]
+    checkpoint = run_dir / "checkpoint"
+    names = {path.name for path in checkpoint.iterdir()}
+    assert {"model.safetensors", "optimizer.bin", "scheduler.bin", "random_states_0.pkl",
+            STATE_FILE} <= names
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    assert state["step"] == STEPS
+    assert state["sampler"] == {"epoch": 7, "position": 2, "seed": 0}  # 30 = 7 x 4 + 2
+    weights = load_file(checkpoint / "model.safetensors")
+    final = load_file(run_dir / MODEL_DIR / "model.safetensors")
+    assert weights.keys() == final.keys()
+    assert all(torch.equal(weights[name], final[name]) for name in weights)
+    assert not (run_dir / "checkpoint.tmp").exists() and not (run_dir / "checkpoint.old").exists()
+
+
+def test_saved_model_and_processor_load_and_decode(finished, prepared):
+    """run_dir/model loads with AutoModelForCTC and Wav2Vec2Processor and decodes dev audio."""
+    run_dir, summary, _, _ = finished
+    model = AutoModelForCTC.from_pretrained(run_dir / MODEL_DIR).eval()
+    processor = Wav2Vec2Processor.from_pretrained(run_dir / MODEL_DIR)
+    assert processor.tokenizer.get_vocab() == prepared.vocab
+    audio = [np.asarray(x, dtype=np.float32) for x in prepared.dev[:2]["input_values"]]
+    inputs = processor(audio, sampling_rate=16000, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = model(inputs.input_values).logits
+    assert logits.shape[-1] == len(prepared.vocab)
+    assert len(processor.batch_decode(logits.argmax(-1))) == 2
+    assert digest(model) == summary["weights_sha256"]
+
+
+def test_summary_accounts_for_every_update(finished, prepared):
+    """Steps, epochs, audio seen, padding, parameters and flags agree with the batches trained."""
+    _, summary, _, _ = finished
+    durations = np.asarray(prepared.train["duration"])
+    sampler = DurationBatchSampler(durations, SPEC["train"]["batch_seconds"])
+    batches = [b for epoch in range(7) for b in sampler.plan(epoch).batches]
+    batches += sampler.plan(7).batches[:2]
+    assert len(batches) == STEPS
+    audio = sum(durations[b].sum() for b in batches)
+    padded = sum(len(b) * durations[b].max() for b in batches)
+    assert summary["steps"] == STEPS and summary["epochs"] == pytest.approx(7.5)
+    assert summary["audio_seconds_seen"] == pytest.approx(audio)
+    assert summary["padding_fraction"] == pytest.approx(1 - audio / padded)
+    assert summary["final_loss"] == train_records(finished[0])[-1]["loss"]
+    assert (summary["num_processes"], summary["precision"]) == (1, "no")
+    assert summary["resumed_from_step"] is None and summary["skipped_updates"] == 0
+    conv = sum(p.numel() for p in parts(initial_model(prepared))["feature_encoder"].parameters())
+    total = summary["parameters"]["total"]
+    assert summary["parameters"]["trainable"] == total - conv
+    assert summary["warmup_updates"] == 5
+    assert summary["dev"]["dev_utterances"] == 8
+    collapsed = summary["dev"]["empty_share"] >= EMPTY_SHARE_FLAG
+    assert [f["name"] for f in summary["flags"]] == (["empty_hypotheses"] if collapsed else [])
+
+
+def test_killed_run_resumes_from_its_checkpoint_as_if_never_stopped(finished, prepared, tmp_path):
+    """SIGKILL at update 17, rerun: resumes at 10 and ends with the same losses and weights."""
+    run_dir, reference, _, _ = finished
+    resumed_dir = tmp_path / "run"
+    killed = run_fixture_main(prepared.dir / "saved", resumed_dir, SPEC,
+                              {faults.ENV: "sigkill@train:17"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert json.loads((resumed_dir / "checkpoint" / STATE_FILE).read_text())["step"] == 10
+    assert train_records(resumed_dir)[-1]["step"] == 16
+    assert not (resumed_dir / SUMMARY_FILE).exists()
+
+    summary = train(RunSpec.model_validate(SPEC), prepared, resumed_dir)
+    assert summary["resumed_from_step"] == 10
+    assert summary["final_loss"] == pytest.approx(reference["final_loss"], rel=1e-6)
+    assert summary["weights_sha256"] == reference["weights_sha256"]
+    assert summary["audio_seconds_seen"] == pytest.approx(reference["audio_seconds_seen"])
+    ours, theirs = train_records(resumed_dir), train_records(run_dir)
+    assert [r["step"] for r in ours] == list(range(1, STEPS + 1))  # lines 11-16 not doubled
+    for key in ("loss", "lr", "grad_norm", "padding_fraction"):
+        assert [r[key] for r in ours] == pytest.approx([r[key] for r in theirs], rel=1e-6), key
+
+
+def test_finished_run_is_returned_without_training_again(finished, prepared, monkeypatch):
+    """train on a finished run dir returns its summary and leaves log and model untouched."""
+    run_dir, summary, _, _ = finished
+    log = (run_dir / LOG_FILE).read_bytes()
+    model_mtime = (run_dir / MODEL_DIR / "model.safetensors").stat().st_mtime_ns
+
+    def no_setup(*args, **kwargs):
+        raise AssertionError("a finished run was set up for training again")
+
+    monkeypatch.setattr(harness.train, "_setup", no_setup)
+    again = train(RunSpec.model_validate(SPEC), prepared, run_dir)
+    assert again == json.loads(json.dumps(summary))
+    assert (run_dir / LOG_FILE).read_bytes() == log
+    assert (run_dir / MODEL_DIR / "model.safetensors").stat().st_mtime_ns == model_mtime
+
+
+def test_non_finite_loss_stops_the_run_naming_the_update(prepared, tmp_path, monkeypatch):
+    """A NaN loss at update 3 raises TrainingFailed saying 'non-finite' and 'update 3'."""
+    monkeypatch.setenv(faults.ENV, "nan@train:3")
+    spec = {**SPEC, "train": {**SPEC["train"], "max_steps": 6}}
+    with pytest.raises(TrainingFailed, match=r"non-finite training loss \(nan\) at update 3") \
+            as failure:
+        train(RunSpec.model_validate(spec), prepared, tmp_path / "run")
+    assert failure.value.step == 3
+    assert [r["step"] for r in train_records(tmp_path / "run")] == [1, 2]
+    assert not (tmp_path / "run" / MODEL_DIR).exists()
+    assert not (tmp_path / "run" / SUMMARY_FILE).exists()
+
+
+@given(share=st.floats(0, 1), step=st.integers(0, 1000), warmup=st.integers(0, 1000),
+       blank=st.floats(0, 1))
+def test_collapse_flag_exactly_when_nearly_all_hypotheses_are_empty_after_warmup(
+        share, step, warmup, blank):
+    """Flagged iff step > warmup and empty share >= 90%; the flag carries its evidence."""
+    evaluation = {"empty_share": share, "blank_share": blank, "examples": [{"reference": "a",
+                                                                            "hypothesis": ""}]}
+    flag = collapse_flag(evaluation, step, warmup)
+    assert (flag is not None) == (step > warmup and share >= EMPTY_SHARE_FLAG)
+    if flag is not None:
+        assert (flag["empty_share"], flag["blank_share"], flag["step"]) == (share, blank, step)
+        assert flag["examples"] == evaluation["examples"]
+        assert f"update {step}" in flag["message"]
+
+
+@pytest.mark.parametrize("favoured", [PAD, "a"])
+def test_dev_evaluation_of_a_blank_only_model_is_flagged(prepared, favoured):
+    """A head that always says blank decodes every dev utterance to '' and is flagged; one that
+    always says 'a' is not."""
+    model = build_model(RunSpec.model_validate(SPEC).model, len(prepared.vocab),
+                        prepared.vocab[PAD]).eval()
+    with torch.no_grad():
+        model.lm_head.bias.fill_(0.0)
+        model.lm_head.bias[prepared.vocab[favoured]] = 100.0
+    evaluation = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=20,
+                              device=torch.device("cpu"))
+    flag = collapse_flag(evaluation, step=100, warmup=10)
+    if favoured == PAD:
+        assert (evaluation["empty_share"], evaluation["blank_share"]) == (1.0, 1.0)
+        assert evaluation["dev_cer"] == 1.0
+        assert flag is not None and flag["name"] == "empty_hypotheses"
+        assert flag["examples"] and all(e["hypothesis"] == "" for e in flag["examples"])
+    else:
+        assert (evaluation["empty_share"], evaluation["blank_share"]) == (0.0, 0.0)
+        assert all(e["hypothesis"] == "a" for e in evaluation["examples"])
+        assert flag is None
+
+
+def test_two_cpu_processes_split_the_epoch_and_agree_on_the_weights(prepared, tmp_path):
+    """torchrun x 2 (gloo): disjoint batches covering the epoch, one weights digest, one log."""
+    spec = {"model": {"preset": "tiny"},
+            "train": {"lr": 2e-3, "epochs": 1, "batch_seconds": 10, "checkpoint_every": 0,
+                      "log_every": 1}}
+    out = tmp_path / "out"
+    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    done = run_fixture_main(prepared.dir / "saved", tmp_path / "run", spec,
+                            {"OMP_NUM_THREADS": "1"}, str(out), launcher=launcher)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads(Path(f"{out}.rank{rank}").read_text()) for rank in (0, 1)]
+    summaries = [r["summary"] for r in ranks]
+    assert [(r["rank"], r["world"]) for r in ranks] == [(0, 2), (1, 2)]
+    assert [s["num_processes"] for s in summaries] == [2, 2]
+    assert summaries[0]["weights_sha256"] == summaries[1]["weights_sha256"]
+
+    mine, theirs = ([tuple(b) for b in r["batches"]] for r in ranks)
+    repeated = summaries[0]["repeated_batches"]
+    assert len(mine) == len(theirs) == summaries[0]["steps"]
+    # Disjoint, except the batches repeated so both ranks run as many steps (none here, as a
+    # rule: an odd batch count would repeat one).
+    shared = set(mine) & set(theirs)
+    assert len(shared) == repeated
+    indices = [i for batch in mine + theirs for i in batch]
+    assert set(indices) == set(range(len(prepared.train)))
+    assert len(indices) == len(prepared.train) + sum(len(b) for b in shared)
+    # What the loop consumed: the epoch's audio once (plus repeats), summed over both ranks.
+    durations = np.asarray(prepared.train["duration"])
+    assert summaries[0]["audio_seconds_seen"] == pytest.approx(
+        sum(durations[list(b)].sum() for b in mine + theirs))
+    assert summaries[0]["epochs"] == pytest.approx(1.0)
+    assert [r["step"] for r in train_records(tmp_path / "run")] == list(
+        range(1, summaries[0]["steps"] + 1))
