@@ -1,0 +1,227 @@
+"""Figures (PNG, headless): WER against labeled hours, WER per axis value, training loss.
+
+Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
+pyplot, so no display, global backend or figure registry is involved, and the PNGs carry no
+timestamp or software tag: the same results give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogFormatter
+
+from harness.report.load import RunResult, SuiteResults
+from harness.report.tables import setting_texts, varying_keys
+
+LABELED = "data.labeled"
+LINE_AXES = ("train.freeze", "train.lr")  # a line per value of these, where a grid varies them
+DPI = 110
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A written figure: its file name (inside the figures folder), title and caption."""
+
+    name: str
+    title: str
+    caption: str
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def labeled_hours(result: RunResult) -> float | None:
+    """Hours of labeled audio the run trained on: the data report's, else the spec's request."""
+    report = (((result.record or {}).get("data") or {}).get("report") or {})
+    hours = (report.get("labeled") or {}).get("hours") if isinstance(report, dict) else None
+    if isinstance(hours, (int, float)) and hours > 0:
+        return float(hours)
+    seconds = result.run.spec.data.labeled
+    return seconds / 3600 if seconds else None
+
+
+def _errorbar(ax, xs: Sequence[float], results: Sequence[RunResult], rule_set: str, **style):
+    ys, low, high = [], [], []
+    for result in results:
+        entry = result.scores(rule_set)
+        wer, interval = entry["wer"], entry.get("wer_interval") or {}
+        ys.append(100 * wer)
+        low.append(100 * (wer - interval["low"]) if interval.get("low") is not None else 0.0)
+        high.append(100 * (interval["high"] - wer) if interval.get("high") is not None else 0.0)
+    return ax.errorbar(xs, ys, yerr=[low, high], capsize=3, **style)
+
+
+@dataclass(frozen=True)
+class HoursLines:
+    """The lines of the WER-against-labeled-hours figure."""
+
+    line_keys: list[str]  # settings with a line per value (grid suites)
+    fixed: list[str]  # other varying settings: only runs at the baseline's value are drawn
+    lines: dict[tuple[str, ...], list[RunResult]]  # values of line_keys -> runs, by hours
+
+
+def hours_lines(results: SuiteResults) -> HoursLines | None:
+    """Runs to draw against labeled hours, or None when the suite does not vary labeled audio.
+
+    grid: a line per freeze policy and/or lr where the suite varies them; one_at_a_time: one
+    line, the labeled axis's runs (everything else as the baseline).
+    """
+    suite = results.suite
+    keys = varying_keys(suite)
+    if LABELED not in keys or not results.rule_sets:
+        return None
+    texts = {key: setting_texts(suite, key) for key in keys}
+    base_id = suite.baseline.id
+    line_keys = [k for k in LINE_AXES if k in keys] if suite.mode == "grid" else []
+    fixed = [k for k in keys if k != LABELED and k not in line_keys]
+    lines: dict[tuple[str, ...], list[RunResult]] = {}
+    for result in results.scored:
+        if labeled_hours(result) is None or result.rate(results.rule_sets[0]) is None:
+            continue
+        if any(texts[k][result.run.id] != texts[k][base_id] for k in fixed):
+            continue
+        group = tuple(texts[k][result.run.id] for k in line_keys)
+        lines.setdefault(group, []).append(result)
+    for members in lines.values():
+        members.sort(key=labeled_hours)
+    return HoursLines(line_keys, fixed, dict(sorted(lines.items()))) if lines else None
+
+
+def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
+    """WER against labeled hours (log x) with interval bars; see `hours_lines` for the lines."""
+    drawn = hours_lines(results)
+    if drawn is None:
+        return None
+    suite, line_keys, fixed, lines = results.suite, drawn.line_keys, drawn.fixed, drawn.lines
+    labeled_texts = setting_texts(suite, LABELED)
+    base_id = suite.baseline.id
+    rule_sets = results.rule_sets
+    figure = Figure(figsize=(5.2 * len(rule_sets), 3.8))
+    axes = figure.subplots(1, len(rule_sets), squeeze=False)[0]
+    colors = _colors(len(lines))
+    ticks: dict[float, str] = {}
+    for ax, rule_set in zip(axes, rule_sets, strict=True):
+        for color, (group, members) in zip(colors, lines.items(), strict=True):
+            members = [m for m in members if m.rate(rule_set) is not None]
+            xs = [labeled_hours(m) for m in members]
+            ticks.update({x: labeled_texts[m.run.id] for x, m in zip(xs, members, strict=True)})
+            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}"
+                              for k, v in zip(line_keys, group, strict=True))
+            _errorbar(ax, xs, members, rule_set, marker="o", color=color,
+                      label=label or "labeled audio")
+            for x, member in zip(xs, members, strict=True):
+                if member.run.id == base_id:
+                    ax.plot([x], [100 * member.rate(rule_set)], marker="*", markersize=14,
+                            color="black", linestyle="none", label="baseline", zorder=5)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
+        ax.minorticks_off()
+        ax.set_xlabel("labeled audio (log scale)")
+        ax.set_ylabel(f"test WER % ({rule_set})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    name = "wer_vs_labeled_hours.png"
+    _save(figure, directory / name)
+    held = ", ".join(f"`{k}`" for k in fixed)
+    caption = ("Test WER against labeled audio, bars: 95% bootstrap intervals. "
+               + (f"A line per {' and '.join(f'`{k}`' for k in line_keys)}. " if line_keys else "")
+               + (f"Runs with {held} other than the baseline's are left out." if held else ""))
+    return FigureFile(name, "WER against labeled audio", caption.strip())
+
+
+def wer_per_axis(results: SuiteResults, directory: Path) -> FigureFile | None:
+    """one_at_a_time: a panel per axis other than labeled audio, WER of each value with bars."""
+    suite = results.suite
+    if suite.mode != "one_at_a_time" or not results.rule_sets:
+        return None
+    rule_set = results.rule_sets[0]
+    axes_keys = [key for key, values in suite.axes if len(values) > 1 and key != LABELED]
+    panels = []
+    for key in axes_keys:
+        members = [r for r in results.scored if r.rate(rule_set) is not None and (
+            r.run.id == suite.baseline.id or [name for name, _ in r.run.changes] == [key])]
+        if len(members) > 1:
+            panels.append((key, members))
+    if not panels:
+        return None
+    figure = Figure(figsize=(3.6 * len(panels), 3.6))
+    axes = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    base = results.baseline
+    for ax, (key, members) in zip(axes, panels, strict=True):
+        texts = setting_texts(suite, key)
+        positions = list(range(len(members)))
+        _errorbar(ax, positions, members, rule_set, marker="o", linestyle="none",
+                  color=_colors(1)[0])
+        if base.rate(rule_set) is not None:
+            ax.axhline(100 * base.rate(rule_set), color="gray", linestyle="--", linewidth=1)
+        labels = [texts[m.run.id] + (" (baseline)" if m is base else "") for m in members]
+        ax.set_xticks(positions, labels, rotation=20, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(members) - 0.5)
+        ax.set_title(key, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel(f"test WER % ({rule_set})")
+    name = "wer_per_axis.png"
+    _save(figure, directory / name)
+    caption = (f"Test WER ({rule_set}) of the baseline and each one-setting change, bars: 95% "
+               "bootstrap intervals; dashed: the baseline's WER.")
+    return FigureFile(name, "WER per setting", caption)
+
+
+def loss_curves(results: SuiteResults, directory: Path) -> FigureFile | None:
+    """Training loss against update step, one line per run that logged any."""
+    logged = [(r, r.train_log) for r in results.runs if r.train_log and r.train_log.steps]
+    if not logged:
+        return None
+    figure = Figure(figsize=(8, 4.2))
+    ax = figure.subplots()
+    styles = ("-", "--", ":", "-.")
+    for index, ((result, log), color) in enumerate(zip(logged, _colors(len(logged)),
+                                                       strict=True)):
+        ax.plot(log.steps, log.losses, color=color, linestyle=styles[(index // 20) % 4],
+                linewidth=1.2, label=f"{result.run.slug} ({result.state})")
+    if all(loss > 0 for _, log in logged for loss in log.losses):
+        ax.set_yscale("log")
+        # 60, not 6 x 10^1; minor ticks labeled only where the range is narrow
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    ax.set_xlabel("update step")
+    ax.set_ylabel("training loss (CTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    name = "loss_curves.png"
+    _save(figure, directory / name)
+    missing = [r.run.slug for r in results.runs if not (r.train_log and r.train_log.steps)]
+    cut = sum(log.unreadable_lines for _, log in logged)
+    caption = "Training loss per logged step, from each run's train_log.jsonl."
+    if missing:
+        caption += f" No loss logged: {', '.join(missing)}."
+    if cut:
+        caption += f" {cut} unreadable log lines skipped."
+    return FigureFile(name, "Training loss", caption)
+
+
+FIGURES = (wer_vs_hours, wer_per_axis, loss_curves)
+FIGURE_NAMES = ("wer_vs_labeled_hours.png", "wer_per_axis.png", "loss_curves.png")
+
+
+def write_figures(results: SuiteResults, directory: Path) -> list[FigureFile]:
+    """Every figure the suite calls for; stale figures of ours from an earlier report removed."""
+    written = [f for f in (make(results, directory) for make in FIGURES) if f is not None]
+    for name in set(FIGURE_NAMES) - {f.name for f in written}:
+        (directory / name).unlink(missing_ok=True)
+    return written

@@ -1,0 +1,158 @@
+"""What a report reads: the suite's runs joined with their stored records, logs and predictions.
+
+Everything comes from `runs/<suite>/`: results.jsonl (one record per run, the latest wins),
+and each run directory's train_log.jsonl and predictions.jsonl. Nothing is recomputed from
+a model; a run of the suite file without a record is shown as "not run", and a record whose run
+is no longer in the suite file is counted, not shown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.scoring import PREDICTIONS_FILE, load_predictions
+from harness.spec import Run, Suite
+from harness.store import SuiteStore
+
+LOG_FILE = "train_log.jsonl"
+FINISHED, FLAGGED, FAILED, NOT_RUN = "finished", "flagged", "failed", "not run"
+
+
+@dataclass
+class TrainLog:
+    """The loss lines of a run's train_log.jsonl, and how many lines could not be read."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    unreadable_lines: int = 0
+    last_step: int | None = None
+
+
+@dataclass
+class RunResult:
+    """One run of the suite and what is stored about it (record None: never recorded)."""
+
+    run: Run
+    record: dict | None
+    run_dir: Path
+
+    @property
+    def state(self) -> str:
+        """finished, flagged (finished with a guard's flag), failed, or not run."""
+        if self.record is None:
+            return NOT_RUN
+        if self.record.get("status") != "finished":
+            return FAILED
+        return FLAGGED if self.record.get("flags") else FINISHED
+
+    @property
+    def scored(self) -> bool:
+        """Whether the run finished and its record holds scores."""
+        return self.state in (FINISHED, FLAGGED) and bool((self.record or {}).get("scores"))
+
+    def scores(self, rule_set: str) -> dict | None:
+        """The record's scores under one rule set, or None."""
+        if not self.scored:
+            return None
+        return self.record["scores"].get("rule_sets", {}).get(rule_set)
+
+    def rate(self, rule_set: str, metric: str = "wer") -> float | None:
+        """WER or CER (a fraction) under one rule set, or None."""
+        entry = self.scores(rule_set)
+        return None if entry is None else entry.get(metric)
+
+    def train(self, key: str):
+        """A figure of the training summary (steps, train_seconds, ...), or None."""
+        return ((self.record or {}).get("train") or {}).get(key)
+
+    @cached_property
+    def predictions(self) -> list[dict] | None:
+        """The stored test predictions, or None when the run has none on disk."""
+        path = self.run_dir / PREDICTIONS_FILE
+        return load_predictions(path) if path.is_file() else None
+
+    @cached_property
+    def train_log(self) -> TrainLog | None:
+        """The loss curve from train_log.jsonl, or None when the run never logged."""
+        return read_train_log(self.run_dir / LOG_FILE)
+
+
+@dataclass
+class SuiteResults:
+    """The runs of a suite in suite order (baseline first) with their stored results."""
+
+    suite: Suite
+    store: SuiteStore
+    runs: list[RunResult]
+    orphan_ids: list[str]
+
+    @property
+    def baseline(self) -> RunResult:
+        return self.runs[0]
+
+    @property
+    def records(self) -> list[dict]:
+        """The stored records of the suite's runs, in suite order."""
+        return [result.record for result in self.runs if result.record is not None]
+
+    @property
+    def scored(self) -> list[RunResult]:
+        """Runs that finished with scores, in suite order."""
+        return [result for result in self.runs if result.scored]
+
+    @cached_property
+    def rule_sets(self) -> list[str]:
+        """Scoring rule sets: the baseline's declared order first, then any others found."""
+        names = list(self.suite.baseline.spec.text.scoring)
+        for result in self.scored:
+            names += list(result.record["scores"].get("rule_sets", {}))
+        found = {name for result in self.scored
+                 for name in result.record["scores"].get("rule_sets", {})}
+        return [name for name in dict.fromkeys(names) if name in found]
+
+
+def load_results(suite: Suite, runs_root: Path) -> SuiteResults:
+    """The suite's runs joined with runs/<suite>/results.jsonl; UserError when nothing is stored."""
+    store = SuiteStore(Path(runs_root) / suite.name)
+    stored = store.records_by_id()
+    if not stored:
+        raise UserError(f"suite {suite.name!r} has no results yet ({store.results_path} is "
+                        f"missing or empty): run `harness run {suite.path}` first")
+    ids = {run.id for run in suite.runs}
+    if not ids & stored.keys():
+        raise UserError(f"{store.results_path} holds {len(stored)} records, none of a run of "
+                        f"{suite.path} (the suite file changed since they were run?): run "
+                        f"`harness run {suite.path}` first")
+    runs = [RunResult(run, stored.get(run.id), store.run_dir(run.id)) for run in suite.runs]
+    orphans = sorted(stored.keys() - ids)
+    return SuiteResults(suite=suite, store=store, runs=runs, orphan_ids=orphans)
+
+
+def read_train_log(path: Path) -> TrainLog | None:
+    """Loss per logged step; dev-evaluation lines (no loss) are skipped, cut lines counted."""
+    if not path.is_file():
+        return None
+    log = TrainLog()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            log.unreadable_lines += 1  # a line cut by a kill; the ones before it still count
+            continue
+        if not isinstance(entry, dict):
+            log.unreadable_lines += 1
+            continue
+        step = entry.get("step")
+        if isinstance(step, int):
+            log.last_step = step
+        loss = entry.get("loss")
+        if isinstance(step, int) and isinstance(loss, (int, float)):
+            log.steps.append(step)
+            log.losses.append(float(loss))
+    return log
