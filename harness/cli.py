@@ -39,6 +39,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prepared-data cache (default: $HARNESS_CACHE or .harness-cache/)")
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"),
                         help="where the markdown report and figures go (default: reports/)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not write the markdown report at the end")
     parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
                         default="sequential",
                         help="sequential (in this process), runs_per_gpu (independent runs on "
@@ -60,7 +62,20 @@ def _run(args: argparse.Namespace) -> int:
     print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
           f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
           f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
+    if not args.no_report:
+        from harness.report import write_report
+
+        path = write_report(suite, args.runs_dir, args.reports_dir,
+                            command=_command_line(args.argv))
+        print(f"report: {path}")
     return 1 if outcome.failed else 0
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    """The command as the user typed it, for the report header."""
+    import shlex
+
+    return "harness " + " ".join(shlex.quote(arg) for arg in argv)
 
 
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +106,18 @@ def _prepare_command() -> Command:
     return prepare_cli.HELP, prepare_cli.add_arguments, prepare_cli.run_prepare
 
 
+def _standin_command() -> Command:
+    from harness import standin_cli
+
+    return standin_cli.HELP, standin_cli.add_arguments, standin_cli.run_standin
+
+
+def _report_command() -> Command:
+    from harness import report_cli
+
+    return report_cli.HELP, report_cli.add_arguments, report_cli.run_report
+
+
 COMMANDS: dict[str, Command] = {
     "plan": ("show the runs a suite expands to and the datasets it needs", _plan_arguments, _plan),
     "prepare": _prepare_command(),
@@ -98,6 +125,8 @@ COMMANDS: dict[str, Command] = {
             _run_arguments, _run),
     "status": ("each run's state and headline scores", _status_arguments, _status),
     "score": _score_command(),
+    "report": _report_command(),
+    "standin": _standin_command(),
 }
 
 
@@ -117,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; user mistakes exit with code 2 and no traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.handler(args)
     except UserError as error:
