@@ -19,9 +19,10 @@ replace that one group norm's output by the same normalization over each utteran
 The convolutions after it are local and unpadded, so an output frame inside the utterance
 (`_get_feat_extract_output_lengths`) sees only its own audio; the encoder zeroes padded frames
 (what the positional convolution sees past the end of an utterance alone) and masks them out of
-attention. So the batch computes per utterance what the model computes alone, up to float
-rounding, at batched speed. Batching only utterances of identical length would be exact too, but
-test utterances almost never share a length to the sample, so it decodes one at a time.
+attention. So the batch computes per utterance what the model computes alone, at batched speed;
+what is left is the rounding of batched matrix products (logits within 1e-6 on the tiny
+preset, HuBERT and WavLM alike). Batching only utterances of identical length would be exact
+too, but test utterances almost never share a length to the sample: that is one at a time.
 `attention_mask` (layer-norm feature encoders: wav2vec2-large-lv60, XLS-R, HuBERT-large): the
 conv layers normalize each frame on its own, so the attention mask alone suffices.
 `equal_lengths` (anything else): batches hold only utterances of one length, i.e. no padding.
@@ -176,7 +177,7 @@ def group_norm_per_utterance(model: torch.nn.Module, sample_lengths: torch.Tenso
     original = layer.layer_norm
     # Swapped in for the block and put back whatever happens (a forward hook would also run the
     # padded GroupNorm only to discard it: +6% of the tiny preset's decoding time).
-    layer.layer_norm = _GroupNormOverFrames(original, frames)
+    layer.layer_norm = _GroupNormOverFrames(original, frames.tolist())
     try:
         yield
     finally:
@@ -186,34 +187,28 @@ def group_norm_per_utterance(model: torch.nn.Module, sample_lengths: torch.Tenso
 class _GroupNormOverFrames(torch.nn.Module):
     """`norm` with each row's statistics over its first frames[b] steps (see masked_group_norm)."""
 
-    def __init__(self, norm: torch.nn.GroupNorm, frames: torch.Tensor):
+    def __init__(self, norm: torch.nn.GroupNorm, frames: Sequence[int]):
         super().__init__()
         self.norm = norm
         self.frames = frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return masked_group_norm(x, self.frames.to(x.device), self.norm)
+        return masked_group_norm(x, self.frames, self.norm)
 
 
-def masked_group_norm(x: torch.Tensor, frames: torch.Tensor, norm: torch.nn.GroupNorm
+def masked_group_norm(x: torch.Tensor, frames: Sequence[int], norm: torch.nn.GroupNorm
                       ) -> torch.Tensor:
-    """GroupNorm of x [B, C, T] with each row's statistics over its first frames[b] steps only.
+    """`norm` of x [B, C, T] with row b normalized over its first frames[b] steps only.
 
-    Steps past frames[b] are normalized with the same statistics; nothing downstream reads them.
+    Each row's own steps go through `norm` by themselves, so they come out bit-identical to the
+    utterance decoded alone, in the time one GroupNorm over the batch takes (24 x 4 s: 0.10 s;
+    masked sums over the padded batch took 0.6 s). Steps past frames[b] are zeros, and no
+    output frame inside the utterance reads them.
     """
-    batch, channels, steps = x.shape
-    groups = norm.num_groups
-    values = x.float().reshape(batch, groups, channels // groups, steps)
-    valid = (torch.arange(steps, device=x.device)[None, :] < frames[:, None]).float()
-    valid = valid[:, None, None, :]
-    count = (frames.float() * (channels // groups))[:, None]  # [B, 1]
-    mean = (values * valid).sum(dim=(2, 3)) / count
-    centered = values - mean[..., None, None]
-    variance = (centered.square() * valid).sum(dim=(2, 3)) / count  # biased, as GroupNorm's
-    out = (centered * torch.rsqrt(variance + norm.eps)[..., None, None]).reshape(x.shape)
-    if norm.affine:
-        out = out * norm.weight.float()[None, :, None] + norm.bias.float()[None, :, None]
-    return out.to(x.dtype)
+    out = torch.zeros_like(x)
+    for row, steps in enumerate(frames):
+        out[row, :, :steps] = norm(x[row : row + 1, :, :steps])[0]
+    return out
 
 
 def write_predictions(records: Sequence[dict], path: Path) -> None:
