@@ -1,0 +1,49 @@
+"""Expectations in suite files: what a suite is supposed to show, checked against its results.
+
+    expect:
+      - wer[labeled=1h] <= 0.25                        # an absolute bound on one run
+      - cer < 30%                                      # ... on every run (no selector = [*])
+      - wer.whisper[labeled=5h] < wer.whisper[labeled=10min] significantly
+      - wer[lr=*] >= wer[baseline]                     # no learning rate beats the baseline's
+      - train_seconds[*] < 600
+
+An expectation compares a metric of some runs with a number or with the same kind of metric of
+other runs: `<`, `<=`, `>` or `>=`, optionally `significantly` (a paired bootstrap on the same
+test utterances must agree). Metrics: `wer` and `cer` (fractions; a rule set after a dot, e.g.
+`wer.whisper`, else the baseline's first `text.scoring` rule set), `final_loss` and
+`train_seconds`. Runs: `[baseline]`, `[*]` (every run), or settings such as `[labeled=1h]` or
+`[labeled=1h,lr=3e-4]`: the run with those values and the baseline's everywhere else (globs:
+`[lr=*]`). Bounds read `0.25` or `25%`.
+
+    parse_expression(text) -> Comparison        the grammar (parse), never eval; str() prints it
+    parse_expectations(raw, runs)               the `expect:` list against a suite (resolve)
+        -> (expectations, problems as (key path, message))
+    check_expectations(expectations, records_by_id, suite, runs_root)
+        -> rows {expectation, status: passed|failed|error, measured}   (evaluate)
+    format_expectations(rows) -> str            for the terminal
+"""
+
+from harness.expect.evaluate import (
+    ERROR,
+    FAILED,
+    PASSED,
+    check_expectations,
+    format_expectations,
+)
+from harness.expect.parse import Comparison, ParseError, parse_expression
+from harness.expect.resolve import Expectation, RunRef, Side, parse_expectations
+
+__all__ = [
+    "ERROR",
+    "FAILED",
+    "PASSED",
+    "Comparison",
+    "Expectation",
+    "ParseError",
+    "RunRef",
+    "Side",
+    "check_expectations",
+    "format_expectations",
+    "parse_expectations",
+    "parse_expression",
+]

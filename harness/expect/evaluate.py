@@ -1,0 +1,173 @@
+"""Expectations checked against a suite's stored results: passed, failed or error, with values.
+
+A side naming several runs must hold for each of them (for relations: each pair of different
+runs). `significantly` also needs the paired bootstrap of the two runs' predictions on the same
+test utterances (harness.scoring.paired_bootstrap, with the baseline's `eval.bootstrap`,
+`eval.block` and `train.seed`) to put the 95% interval of left - right wholly on the claimed
+side of 0. An expectation is `failed` when a value that could be measured breaks it, `error`
+when nothing breaks it but a run it needs has no value (not run, failed, not scored).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.expect.parse import RATE_METRICS, Number
+from harness.expect.resolve import Expectation, RunRef, Side
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+LEVEL = 0.95
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_MAX_REASON_CHARS = 160  # a failed run's reason can be a traceback line; the record has it all
+
+
+def check_expectations(expectations: Sequence[Expectation], records_by_id: dict, suite,
+                       runs_root: Path) -> list[dict]:
+    """One row per expectation: {"expectation", "status", "measured"} (status passed/failed/error).
+
+    `records_by_id` are the suite's stored records (SuiteStore.records_by_id); predictions for
+    `significantly` are read from runs_root/<suite>/<run id>/predictions.jsonl.
+    """
+    checker = _Checker(records_by_id, suite, Path(runs_root))
+    return [checker.check(expectation) for expectation in expectations]
+
+
+def format_expectations(rows: Sequence[dict]) -> str:
+    """The rows for a terminal: a count line, then each expectation with what was measured."""
+    counts = {status: sum(row["status"] == status for row in rows)
+              for status in (PASSED, FAILED, ERROR)}
+    head = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    lines = [f"expectations: {head or 'none'}"]
+    for row in rows:
+        mark = row["status"].upper() if row["status"] != PASSED else PASSED
+        lines.append(f"  {mark:<7} {row['expectation']}")
+        lines.append(f"          {row['measured']}")
+    return "\n".join(lines)
+
+
+class _Checker:
+    def __init__(self, records_by_id: dict, suite, runs_root: Path):
+        from harness.store import SuiteStore
+
+        self.records = records_by_id
+        self.store = SuiteStore(runs_root / suite.name)
+        baseline = suite.baseline.spec
+        self.bootstrap = {"n_boot": baseline.eval.bootstrap, "seed": baseline.train.seed,
+                          "block": baseline.eval.block, "level": LEVEL}
+        self.predictions: dict[str, list[dict]] = {}
+        self.as_percent = False
+
+    def check(self, expectation: Expectation) -> dict:
+        comparison = expectation.comparison
+        self.as_percent = any(isinstance(side, Number) and side.percent
+                              for side in (comparison.left, comparison.right))
+        left, right = expectation.left, expectation.right
+        if isinstance(left, Side) and isinstance(right, Side):
+            broken, missing, shown = self.relation(expectation, left, right)
+            label = left.label if left.label == right.label else f"{left.label} vs {right.label}"
+        else:
+            broken, missing, shown = self.bound(expectation, left, right)
+            label = next(side.label for side in (left, right) if isinstance(side, Side))
+        measured = f"{label}: " + "; ".join(shown) if shown else label
+        if missing:
+            measured += ("; " if shown else ": ") + "not measured: " + "; ".join(missing)
+        status = FAILED if broken else (ERROR if missing else PASSED)
+        return {"expectation": expectation.text, "status": status, "measured": measured}
+
+    def bound(self, expectation: Expectation, left, right) -> tuple[bool, list, list]:
+        """A metric of each named run against a number."""
+        side = left if isinstance(left, Side) else right
+        compare = _COMPARE[expectation.comparison.comparator]
+        broken, missing, shown = False, [], []
+        for run in side.runs:
+            value, why = self.value(side, run)
+            if value is None:
+                missing.append(f"{run.slug} ({why})")
+                continue
+            holds = compare(value, right) if side is left else compare(left, value)
+            broken |= not holds
+            shown.append(f"{run.slug} {self.format(side.metric, value)}"
+                         + ("" if holds else " (fails)"))
+        return broken, missing, shown
+
+    def relation(self, expectation: Expectation, left: Side, right: Side) -> tuple:
+        """The relation on each pair of runs the expectation compares."""
+        comparison = expectation.comparison
+        compare = _COMPARE[comparison.comparator]
+        broken, missing, shown = False, [], []
+        for a, b in expectation.pairs:
+            (va, why_a), (vb, why_b) = self.value(left, a), self.value(right, b)
+            if va is None or vb is None:
+                missing += [f"{run.slug} ({why})" for run, v, why
+                            in ((a, va, why_a), (b, vb, why_b)) if v is None]
+                continue
+            holds = compare(va, vb)
+            text = (f"{a.slug} {self.format(left.metric, va)} vs "
+                    f"{b.slug} {self.format(right.metric, vb)}")
+            if a == b:  # one run under two rule sets or metrics
+                text = (f"{a.slug} {self.format(left.metric, va)} vs "
+                        f"{self.format(right.metric, vb)}")
+            if comparison.significantly:
+                paired = self.paired(left, a, b)
+                if isinstance(paired, str):
+                    missing.append(f"{a.slug} vs {b.slug} ({paired})")
+                    continue
+                low, high = paired["interval"]["low"], paired["interval"]["high"]
+                if comparison.comparator.startswith("<"):
+                    clear = high is not None and high < 0
+                else:
+                    clear = low is not None and low > 0
+                holds = holds and clear
+                text += (f", difference {self.format(left.metric, paired['difference'], 1)}"
+                         f" [{self.format(left.metric, low, 1)}, "
+                         f"{self.format(left.metric, high, 1)}] at {LEVEL:.0%}")
+                text += "" if clear else ", not significant"
+            broken |= not holds
+            shown.append(text + ("" if holds else " (fails)"))
+        return broken, list(dict.fromkeys(missing)), shown
+
+    def value(self, side: Side, run: RunRef) -> tuple[float | None, str | None]:
+        """The metric of one run from its record, or None and why not."""
+        record = self.records.get(run.id)
+        if record is None:
+            return None, "not run yet"
+        if record.get("status") != "finished":
+            reason = str(record.get("reason") or "no reason recorded")
+            return None, "failed: " + reason[:_MAX_REASON_CHARS]
+        if side.metric in RATE_METRICS:
+            entry = ((record.get("scores") or {}).get("rule_sets") or {}).get(side.rule_set)
+            if entry is None:
+                return None, f"no scores under {side.rule_set}"
+            value = entry.get(side.metric)
+            return (value, None) if value is not None else (None, "undefined: no reference words")
+        value = (record.get("train") or {}).get(side.metric)
+        return (value, None) if value is not None else (None, f"no {side.metric} recorded")
+
+    def paired(self, side: Side, a: RunRef, b: RunRef) -> dict | str:
+        """Paired bootstrap of a against b (difference a - b), or why there is none."""
+        from harness.scoring import PREDICTIONS_FILE, load_predictions, paired_bootstrap
+
+        try:
+            for run in (a, b):
+                if run.id not in self.predictions:
+                    path = self.store.run_dir(run.id) / PREDICTIONS_FILE
+                    if not path.is_file():
+                        return f"{run.slug} has no {PREDICTIONS_FILE} for the paired test"
+                    self.predictions[run.id] = load_predictions(path)
+            return paired_bootstrap(self.predictions[b.id], self.predictions[a.id],
+                                    side.rule_set, metric=side.metric, **self.bootstrap)
+        except UserError as error:
+            return f"no paired test: {error}"
+
+    def format(self, metric: str, value: float | None, signed: int = 0) -> str:
+        if value is None:
+            return "n/a"
+        sign = "+" if signed else ""
+        if metric in RATE_METRICS:
+            return f"{100 * value:{sign}.2f}%" if self.as_percent else f"{value:{sign}.4f}"
+        if metric == "train_seconds":
+            return f"{value:{sign}.1f} s"
+        return f"{value:{sign}.4g}"
