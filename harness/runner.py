@@ -151,9 +151,9 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
     prepared, failures = {}, {}
     for key in dict.fromkeys(run.data_key for run in todo):
         spec = next(run.spec for run in todo if run.data_key == key)
-        reused = is_prepared(spec, cache_root)
-        progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
         try:
+            reused = is_prepared(spec, cache_root)
+            progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
             prepared[key] = prepare(spec, cache_root)
         except (UserError, OSError, ValueError) as error:
             failures[key] = f"data preparation failed: {error}"

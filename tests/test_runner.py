@@ -1,0 +1,182 @@
+"""The suite runner with real processes: records, skips, failures, kills and a second runner.
+
+Every test trains the tiny preset for a handful of updates on a few minutes of synthetic audio,
+sharing one prepared-data cache, so the whole file takes about a minute or two on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import faults
+from harness.runner import RunOptions, run_suite, suite_store
+from harness.spec import load_suite
+from harness.status import render_status
+
+pytestmark = pytest.mark.integration
+
+SUITE = """\
+# Question: does the runner keep its promises?
+# Command:  harness run tiny.yaml
+suite: tiny
+mode: one_at_a_time
+base:
+  data:
+    source: synthetic
+    synth: {train: 2min, test: 20s, seed: 0}
+    dev_utterances: 4
+  model: {preset: tiny}
+  train: {lr: 1e-3, max_steps: 6, warmup_steps: 2, batch_seconds: 16, checkpoint_every: 3,
+          log_every: 1}
+  text: {targets: blog, scoring: [blog, none]}
+  eval: {bootstrap: 100}
+axes:
+  train.lr: [1e-3, 3e-4]
+"""
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory) -> Path:
+    """One prepared-data cache for the whole module (prepared by the first test that runs)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def suite_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SUITE)
+    return path
+
+
+def harness_run(suite_file: Path, runs: Path, cache: Path, *extra: str, env: dict | None = None,
+                wait: bool = True):
+    """`harness run` in a child process (a real process that can be killed)."""
+    command = [sys.executable, "-m", "harness.cli", "run", str(suite_file), "--runs-dir",
+               str(runs), "--cache-dir", str(cache), *extra]
+    child_env = {**os.environ, **(env or {})}
+    if not wait:
+        return subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=600)
+
+
+def score_table(records: list[dict]) -> dict:
+    """run id -> (rule set -> (wer, cer)) of finished records."""
+    return {r["run_id"]: {name: (s["wer"], s["cer"])
+                          for name, s in r["scores"]["rule_sets"].items()}
+            for r in records if r["status"] == "finished"}
+
+
+def test_run_records_every_run_and_skips_them_next_time(suite_file, tmp_path, cache_root):
+    """A run leaves one finished record per run, status agrees, and a rerun trains nothing."""
+    suite = load_suite(suite_file)
+    options = RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root, interactive=False)
+    outcome = run_suite(suite, options)
+    assert [r["status"] for r in outcome.records] == ["finished", "finished"]
+    store = suite_store(suite, tmp_path / "runs")
+    records = store.records()
+    assert [r["run_id"] for r in records] == [run.id for run in suite.runs]
+    for record in records:
+        assert set(record["scores"]["rule_sets"]) == {"blog", "none"}
+        assert record["versions"]["torch"] and record["data"]["fingerprint"]
+        assert record["train"]["steps"] == 6
+        run_dir = store.run_dir(record["run_id"])
+        for name in ("spec.json", "train_log.jsonl", "predictions.jsonl", "scores.json"):
+            assert (run_dir / name).exists(), name
+    status = render_status(suite, store)
+    assert "2 finished" in status and all(run.slug in status for run in suite.runs)
+
+    logs = {run.id: (store.run_dir(run.id) / "train_log.jsonl").read_bytes() for run in suite.runs}
+    again = run_suite(suite, options)
+    assert again.records == [] and again.skipped == ["baseline", "lr=3e-4"]
+    assert again.prepared == 0
+    assert logs == {run.id: (store.run_dir(run.id) / "train_log.jsonl").read_bytes()
+                    for run in suite.runs}
+
+
+def test_failed_run_is_recorded_and_the_suite_goes_on(suite_file, tmp_path, cache_root,
+                                                      monkeypatch):
+    """A non-finite loss in one run records it as failed with its reason; the other finishes."""
+    suite = load_suite(suite_file)
+    victim = suite.runs[1]
+    monkeypatch.setenv(faults.ENV, "nan@train:2")
+    monkeypatch.setenv(faults.RUN_ENV, victim.id)
+    options = RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root, interactive=False)
+    outcome = run_suite(suite, options)
+    by_id = {r["run_id"]: r for r in outcome.records}
+    assert by_id[suite.baseline.id]["status"] == "finished"
+    assert by_id[victim.id]["status"] == "failed"
+    assert "non-finite" in by_id[victim.id]["reason"]
+    assert (tmp_path / "runs" / "tiny" / victim.id / "error.txt").exists()
+
+    monkeypatch.delenv(faults.ENV)
+    assert run_suite(suite, options).records == []  # failed runs are not retried by default
+    retried = run_suite(suite, RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root,
+                                          rerun_failed=True, interactive=False))
+    assert [r["status"] for r in retried.records] == ["finished"]
+    assert len(suite_store(suite, tmp_path / "runs").records()) == 2
+
+
+def test_unreadable_dataset_fails_only_its_runs(tmp_path, cache_root):
+    """A run whose dataset cannot be read is recorded as failed; the others finish."""
+    text = SUITE.replace("axes:\n  train.lr: [1e-3, 3e-4]\n",
+                         f"runs:\n  - {{data.source: local, data.path: {tmp_path / 'missing'}}}\n")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    suite = load_suite(path)
+    outcome = run_suite(suite, RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root,
+                                          interactive=False))
+    statuses = {r["slug"]: r["status"] for r in outcome.records}
+    assert statuses["baseline"] == "finished"
+    failed = [r for r in outcome.records if r["status"] == "failed"]
+    assert len(failed) == 1 and "data preparation failed" in failed[0]["reason"]
+
+
+@pytest.mark.parametrize("point", ["prepare", "train:4", "score"])
+def test_sigkill_then_rerun_completes_with_the_same_scores(point, suite_file, tmp_path,
+                                                           cache_root, tmp_path_factory):
+    """Killed with SIGKILL at a point, a rerun completes with one record per run and the scores
+    of an uninterrupted run."""
+    cache = tmp_path / "fresh-cache" if point == "prepare" else cache_root
+    reference_runs = tmp_path_factory.getbasetemp() / "reference-runs"
+    if not (reference_runs / "tiny" / "results.jsonl").exists():
+        done = harness_run(suite_file, reference_runs, cache_root)
+        assert done.returncode == 0, done.stderr
+    killed = harness_run(suite_file, tmp_path / "runs", cache,
+                         env={faults.ENV: f"sigkill@{point}"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = harness_run(suite_file, tmp_path / "runs", cache)
+    assert rerun.returncode == 0, rerun.stderr
+    records = [json.loads(line) for line in
+               (tmp_path / "runs" / "tiny" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["run_id"] for r in records) == sorted({r["run_id"] for r in records})
+    assert len(records) == 2
+    reference = [json.loads(line) for line in
+                 (reference_runs / "tiny" / "results.jsonl").read_text().splitlines()]
+    assert score_table(records) == score_table(reference)
+
+
+def test_second_runner_refuses_and_nothing_is_lost(suite_file, tmp_path, cache_root):
+    """Of two runners on one directory, one works and one refuses naming it; both runs land."""
+    first = harness_run(suite_file, tmp_path / "runs", cache_root, wait=False)
+    holder = tmp_path / "runs" / "tiny" / "runner.json"
+    deadline = time.time() + 120
+    while not holder.exists():
+        assert first.poll() is None, first.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    second = harness_run(suite_file, tmp_path / "runs", cache_root)
+    assert second.returncode == 2
+    assert f"in use by another runner: harness run, pid {first.pid}" in second.stderr
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    records = (tmp_path / "runs" / "tiny" / "results.jsonl").read_text().splitlines()
+    assert len(records) == 2
