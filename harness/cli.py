@@ -62,13 +62,18 @@ def _run(args: argparse.Namespace) -> int:
     print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
           f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
           f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
+    from harness.expect import FAILED, check_suite, format_expectations
+
+    rows = check_suite(suite, args.runs_dir)
+    if rows:
+        print(format_expectations(rows))
     if not args.no_report:
         from harness.report import write_report
 
         path = write_report(suite, args.runs_dir, args.reports_dir,
-                            command=_command_line(args.argv))
+                            command=_command_line(args.argv), expectations=rows or None)
         print(f"report: {path}")
-    return 1 if outcome.failed else 0
+    return 1 if outcome.failed or any(row["status"] == FAILED for row in rows) else 0
 
 
 def _command_line(argv: Sequence[str]) -> str:
@@ -112,6 +117,12 @@ def _standin_command() -> Command:
     return standin_cli.HELP, standin_cli.add_arguments, standin_cli.run_standin
 
 
+def _synth_command() -> Command:
+    from harness.data import synth_cli
+
+    return synth_cli.HELP, synth_cli.add_arguments, synth_cli.run_synth
+
+
 def _report_command() -> Command:
     from harness import report_cli
 
@@ -120,6 +131,7 @@ def _report_command() -> Command:
 
 COMMANDS: dict[str, Command] = {
     "plan": ("show the runs a suite expands to and the datasets it needs", _plan_arguments, _plan),
+    "synth": _synth_command(),
     "prepare": _prepare_command(),
     "run": ("run a suite: prepare, train, evaluate, score, record (skips finished runs)",
             _run_arguments, _run),

@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its path; a suite without results is a UserError."""
+    from harness.expect import check_suite
     from harness.report import write_report
     from harness.spec import load_suite
 
     suite = load_suite(args.suite_file)
-    print(write_report(suite, args.runs_dir, args.reports_dir))
+    rows = check_suite(suite, args.runs_dir)
+    print(write_report(suite, args.runs_dir, args.reports_dir, expectations=rows or None))
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import UserError
+from harness.expect import parse_expectations
 from harness.settings import RunSpec, field_paths, result_fields
 from harness.yamlsource import YamlDocument, load_yaml
 
@@ -33,6 +34,7 @@ SUITE_KEYS = {
     "axes": "dotted setting -> list of values to try; the first value is the baseline's",
     "baseline": "dotted setting -> the axis value the baseline uses (default: the first)",
     "runs": "extra runs: each a map of dotted setting -> value, applied to the baseline",
+    "expect": "what the results must show, e.g. - wer[labeled=1h] <= 0.25 (see harness.expect)",
 }
 MODES = ("one_at_a_time", "grid")
 
@@ -63,6 +65,7 @@ class Suite:
     mode: str
     axes: tuple[tuple[str, tuple[Any, ...]], ...]
     runs: tuple[Run, ...]
+    expectations: tuple = ()  # harness.expect.Expectation, in file order
 
     @property
     def baseline(self) -> Run:
@@ -173,6 +176,9 @@ def load_suite(path: str | Path) -> Suite:
     assert base_spec is not None
     combos = _expand(axes, mode, baseline_choice) + extra_runs
     runs = _build_runs(base, combos, axes, baseline_choice, problems)
+    expectations, expect_problems = parse_expectations(raw.get("expect"), runs)
+    for key_path, message in expect_problems:
+        problems.add(key_path, message)
     problems.raise_if_any()
     header = {
         line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
@@ -187,6 +193,7 @@ def load_suite(path: str | Path) -> Suite:
         mode=mode,
         axes=tuple((key, tuple(values)) for key, values in axes.items()),
         runs=tuple(runs),
+        expectations=tuple(expectations),
     )
 
 

@@ -28,6 +28,7 @@ from harness.expect.evaluate import (
     FAILED,
     PASSED,
     check_expectations,
+    check_suite,
     format_expectations,
 )
 from harness.expect.parse import Comparison, ParseError, parse_expression
@@ -43,6 +44,7 @@ __all__ = [
     "RunRef",
     "Side",
     "check_expectations",
+    "check_suite",
     "format_expectations",
     "parse_expectations",
     "parse_expression",

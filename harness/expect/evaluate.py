@@ -171,3 +171,11 @@ class _Checker:
         if metric == "train_seconds":
             return f"{value:{sign}.1f} s"
         return f"{value:{sign}.4g}"
+
+
+def check_suite(suite, runs_root: Path) -> list[dict]:
+    """The suite's expectations checked against its stored records (empty when it has none)."""
+    from harness.runner import suite_store
+
+    records = suite_store(suite, runs_root).records_by_id()
+    return check_expectations(suite.expectations, records, suite, runs_root)
