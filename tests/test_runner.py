@@ -60,7 +60,8 @@ def harness_run(suite_file: Path, runs: Path, cache: Path, *extra: str, env: dic
                 wait: bool = True):
     """`harness run` in a child process (a real process that can be killed)."""
     command = [sys.executable, "-m", "harness.cli", "run", str(suite_file), "--runs-dir",
-               str(runs), "--cache-dir", str(cache), *extra]
+               str(runs), "--cache-dir", str(cache), "--reports-dir", str(runs / "reports"),
+               *extra]
     child_env = {**os.environ, **(env or {})}
     if not wait:
         return subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE,
@@ -155,6 +156,8 @@ def test_sigkill_then_rerun_completes_with_the_same_scores(point, suite_file, tm
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     rerun = harness_run(suite_file, tmp_path / "runs", cache)
     assert rerun.returncode == 0, rerun.stderr
+    assert "report: " in rerun.stdout
+    assert "| lr" in (tmp_path / "runs" / "reports" / "tiny.md").read_text()
     records = [json.loads(line) for line in
                (tmp_path / "runs" / "tiny" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["run_id"] for r in records) == sorted({r["run_id"] for r in records})
