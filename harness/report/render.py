@@ -6,6 +6,7 @@ so regenerating a report of unchanged results changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -128,12 +129,25 @@ def _tally(records: list[dict], describe) -> str:
 def _model(results: SuiteResults) -> str:
     def describe(spec) -> str:
         model = spec.model
-        return (f"`{model.name_or_path}`" if model.name_or_path
-                else f"preset `{model.preset}` (built from a config, randomly initialized)")
+        if not model.name_or_path:
+            return f"preset `{model.preset}` (built from a config, randomly initialized)"
+        return f"`{model.name_or_path}`" + _standin_note(model.name_or_path)
 
     baseline = describe(results.suite.baseline.spec)
     others = sorted({describe(run.spec) for run in results.suite.runs} - {baseline})
     return baseline + (f"; other runs: {', '.join(others)}" if others else "")
+
+
+def _standin_note(name_or_path: str) -> str:
+    """What a local checkpoint built by `harness standin` is, from its own standin.json."""
+    summary_file = Path(name_or_path).expanduser() / "standin.json"
+    if not summary_file.is_file():
+        return ""
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    test = summary.get("test", {})
+    return (f" — a STAND-IN for a pretrained encoder: {summary.get('what', '')}; "
+            f"{summary.get('steps')} updates, CER {test.get('cer', float('nan')):.3f} on its own "
+            f"held-out sentences; rebuilt by `{summary.get('command', 'harness standin')}`")
 
 
 def _data_source(results: SuiteResults) -> str:
