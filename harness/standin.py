@@ -9,7 +9,7 @@ and sentences that the default suite's corpus never uses); the suite then loads 
 `model.name_or_path` exactly like a hub checkpoint, with a fresh CTC head. It is stated as a
 stand-in wherever it is used (its model card, the report header).
 
-    harness standin --out checkpoints/tiny-standin    (defaults below; ~15 min on 2 CPU cores)
+    harness standin --out checkpoints/tiny-standin    (defaults below; 26.5 min on 2 CPU cores)
 """
 
 from __future__ import annotations
