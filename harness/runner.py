@@ -93,6 +93,8 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
             else:
                 todo.append(run)
         progress = SuiteProgress(suite.name, len(todo), interactive=options.interactive)
+        if not progress.interactive:
+            _quiet_library_progress_bars()
         try:
             if outcome.skipped:
                 progress.say(f"skipping {len(outcome.skipped)} run(s) already recorded "
@@ -139,6 +141,15 @@ def _on_free_gpus(todo: list[Run], execute) -> None:
     with ThreadPoolExecutor(max_workers=free.qsize()) as pool:
         for future in [pool.submit(on_a_free_gpu, run) for run in todo]:
             future.result()
+
+
+def _quiet_library_progress_bars() -> None:
+    """Off a terminal, transformers' and datasets' progress bars only clutter CI logs."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteOutcome,
