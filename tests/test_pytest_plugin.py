@@ -47,8 +47,13 @@ expect:
 @pytest.fixture(scope="module", autouse=True)
 def pipeline_imported():
     """pytester's in-process sessions unload the modules they import, and torch or datasets
-    (pyarrow types) cannot be imported twice in one process: import the pipeline once here."""
+    (pyarrow types) cannot be imported twice in one process, and a re-imported
+    concurrent.futures.process no longer pickles its own worker function for spawned processes:
+    import the pipeline once here."""
+    import concurrent.futures.process  # noqa: F401  (synthesis pickles its worker function)
+
     import harness.data.prepare  # noqa: F401
+    import harness.data.synth  # noqa: F401
     import harness.evaluate  # noqa: F401
     import harness.execute  # noqa: F401
     import harness.report  # noqa: F401
