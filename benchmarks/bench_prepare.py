@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.data.prepare import is_prepared, prepare
+from harness.data.prepare import prepare_suite
 from harness.spec import load_suite
 
 SUITE = """\
@@ -35,13 +35,9 @@ axes:
 def prepare_all(suite, cache: Path) -> tuple[int, int, float]:
     """(prepared, reused, seconds) for every distinct dataset of the suite."""
     started = time.perf_counter()
-    built = reused = 0
-    for key in suite.data_keys():
-        spec = next(run.spec for run in suite.runs if run.data_key == key)
-        ready = is_prepared(spec, cache)
-        prepare(spec, cache)
-        built, reused = built + (not ready), reused + ready
-    return built, reused, time.perf_counter() - started
+    done = prepare_suite(suite, cache)
+    built = sum(not reused for _, _, reused in done)
+    return built, len(done) - built, time.perf_counter() - started
 
 
 def main() -> None:

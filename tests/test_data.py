@@ -173,3 +173,26 @@ def test_unreachable_hub_dataset_is_a_clear_error(tmp_path, monkeypatch):
     spec = spec_for({"source": "hf", "name": "timit_asr", "data_dir": str(tmp_path)})
     with pytest.raises(UserError, match="data.name 'timit_asr'.*could not be loaded"):
         prepare(spec, tmp_path / "cache")
+
+
+def test_harness_prepare_prepares_each_dataset_once(tmp_path, capsys):
+    from harness.cli import main
+
+    corpus = manifest_corpus(tmp_path)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"""\
+suite: prep
+mode: one_at_a_time
+base:
+  data: {{source: local, path: {corpus}, labeled: 5s}}
+  model: {{preset: tiny}}
+  train: {{max_steps: 1}}
+axes:
+  train.lr: [1e-3, 3e-4]
+  data.labeled: [5s, 10s]
+""")
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(suite), "--cache-dir", str(cache)]) == 0
+    assert "2 dataset(s) prepared, 0 reused" in capsys.readouterr().out
+    assert main(["prepare", str(suite), "--cache-dir", str(cache)]) == 0
+    assert "0 dataset(s) prepared, 2 reused" in capsys.readouterr().out

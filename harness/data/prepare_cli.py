@@ -19,28 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepare, then print one line per dataset: size, skips, and whether it was reused."""
     from harness.data.cache import default_cache_root
-    from harness.data.prepare import is_prepared, prepare
+    from harness.data.prepare import prepare_suite
     from harness.spec import load_suite
 
     suite = load_suite(args.suite_file)
     cache_root = args.cache_dir or default_cache_root()
-    built = reused = 0
-    for data_key in suite.data_keys():
-        spec = next(run.spec for run in suite.runs if run.data_key == data_key)
-        started = time.time()
-        was_ready = is_prepared(spec, cache_root)
-        prepared = prepare(spec, cache_root)
-        reused += was_ready
-        built += not was_ready
-        print(describe(data_key, prepared.report, was_ready, time.time() - started))
-    print(f"suite {suite.name}: {built} dataset(s) prepared, {reused} reused, cache {cache_root}")
+    started = time.time()
+    done = prepare_suite(suite, cache_root)
+    for data_key, prepared, reused in done:
+        print(describe(data_key, prepared.report, reused))
+    built = sum(not reused for _, _, reused in done)
+    print(f"suite {suite.name}: {built} dataset(s) prepared, {len(done) - built} reused in "
+          f"{time.time() - started:.1f}s, cache {cache_root}")
     return 0
 
 
-def describe(data_key: str, report: dict, reused: bool, seconds: float) -> str:
+def describe(data_key: str, report: dict, reused: bool) -> str:
     """One line about a prepared dataset, as `harness prepare` and `harness run` print it."""
     labeled, test = report["labeled"], report["test"]
     skipped = {role: figures["skipped_total"] for role, figures in report["pool"].items()}
     return (f"data {data_key}: train {labeled['hours'] * 60:.1f} min / {labeled['utterances']} "
             f"utt / {labeled['speakers']} spk, test {test['utterances']} utt; skipped "
-            f"{skipped}; {'reused' if reused else 'prepared'} in {seconds:.1f}s")
+            f"{skipped}; {'reused' if reused else 'prepared'}")
