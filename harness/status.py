@@ -22,7 +22,7 @@ def run_states(suite: Suite, store: SuiteStore) -> list[dict]:
             state = record["status"]
             detail = headline(record) if state == "finished" else record.get("reason") or ""
             if record.get("flags"):
-                detail += " [flagged: " + "; ".join(map(str, record["flags"])) + "]"
+                detail += " [flagged: " + "; ".join(map(_flag_text, record["flags"])) + "]"
         else:
             step = last_logged_step(store.run_dir(run.id))
             state = "interrupted" if step is not None else "pending"
@@ -54,3 +54,10 @@ def render_status(suite: Suite, store: SuiteStore) -> str:
     summary = ", ".join(f"{count} {state}" for state, count in counts.items())
     table = tabulate(rows, headers="keys", tablefmt="github")
     return f"suite {suite.name} ({store.root}): {summary}\n\n{table}"
+
+
+def _flag_text(flag) -> str:
+    """A guard's flag in one line: its name, not the evidence it carries (that is in the report)."""
+    if isinstance(flag, dict):
+        return str(flag.get("name", "flag"))
+    return str(flag)

@@ -76,3 +76,11 @@ def test_lock_of_a_killed_runner_is_stale(tmp_path):
             if time.time() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_status_names_a_flag_without_dumping_its_evidence():
+    from harness.status import _flag_text
+
+    flag = {"name": "empty_hypotheses", "examples": [{"hypothesis": "", "reference": "a b"}]}
+    assert _flag_text(flag) == "empty_hypotheses"
+    assert _flag_text("legacy text flag") == "legacy text flag"
