@@ -144,7 +144,8 @@ def test_typo_key_suggests_the_closest(tmp_path):
             "    max_step: 10\n")
     problems = problems_of(text, tmp_path)
     assert len(problems) == 1
-    assert f"{tmp_path / 'suite.yaml'}:6: base.train.max_step: unknown key 'max_step'" in problems[0]
+    where = f"{tmp_path / 'suite.yaml'}:6"
+    assert f"{where}: base.train.max_step: unknown key 'max_step'" in problems[0]
     assert "did you mean 'max_steps'?" in problems[0]
 
 
