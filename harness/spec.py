@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.data.cache import content_hash
 from harness.errors import UserError
 from harness.expect import parse_expectations
 from harness.settings import RunSpec, field_paths, result_fields
@@ -98,8 +97,7 @@ def data_key(spec: RunSpec) -> str:
 
 
 def _short_hash(payload: Any) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return content_hash(payload, length=10)
 
 
 def display_value(value: Any, key: str = "") -> str:
