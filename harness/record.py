@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from harness import __version__
-from harness.provenance import git_state, hardware, versions
+from harness.provenance import checkpoint_fingerprint, git_state, hardware, versions
 from harness.spec import Run, Suite, display_value
 from harness.store import write_json_atomic
 
@@ -29,6 +29,7 @@ def _provenance(suite: Suite, run: Run, prepared) -> dict:
         "is_baseline": run.id == suite.baseline.id,
         "spec": run.spec.model_dump(mode="json", by_alias=True),
         "data": _data_summary(run, prepared),
+        "checkpoint_sha256": checkpoint_fingerprint(run.spec.model.name_or_path),
         "harness_version": __version__,
         "versions": versions(),
         "git": git_state(),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from harness.data.cache import content_hash
 from harness.errors import UserError
 from harness.expect import parse_expectations
+from harness.provenance import checkpoint_fingerprint
 from harness.settings import RunSpec, field_paths, result_fields
 from harness.yamlsource import YamlDocument, load_yaml
 
@@ -85,8 +86,13 @@ class SpecError(UserError):
 
 
 def run_id(spec: RunSpec) -> str:
-    """A short stable hash of exactly the settings that affect results."""
-    return _short_hash(result_fields(spec))
+    """A short stable hash of exactly the settings that affect results, and of the weights of a
+    local starting checkpoint (rebuilt in place, it must not reuse the old one's results)."""
+    fields = result_fields(spec)
+    fingerprint = checkpoint_fingerprint(spec.model.name_or_path)
+    if fingerprint is not None:
+        fields["model"]["checkpoint_sha256"] = fingerprint
+    return _short_hash(fields)
 
 
 def data_key(spec: RunSpec) -> str:

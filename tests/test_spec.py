@@ -93,6 +93,30 @@ def test_id_ignores_settings_that_cannot_change_results():
     assert ids[0] == ids[1] != ids[2]
 
 
+def test_id_follows_the_weights_of_a_local_checkpoint(tmp_path):
+    """A checkpoint rebuilt in place gets new run ids (its old results must not be reused); the
+    same bytes written again, or a changed model card, keep them; a hub name has no files."""
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    (checkpoint / "model.safetensors").write_bytes(b"weights one")
+    suite = minimal_suite({"train.lr": ["1e-3"]})
+    suite["base"]["model"] = {"name_or_path": str(checkpoint)}
+
+    def baseline_id():
+        return load_suite(write_suite(suite, tmp_path)).baseline.id
+
+    first = baseline_id()
+    (checkpoint / "model.safetensors").write_bytes(b"weights one")
+    (checkpoint / "README.md").write_text("a new model card")
+    assert baseline_id() == first
+    (checkpoint / "model.safetensors").write_bytes(b"weights two")
+    second = baseline_id()
+    assert second != first
+    suite["base"]["model"] = {"name_or_path": "facebook/wav2vec2-base"}
+    assert baseline_id() not in (first, second)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(axes=suite_axes(), mode=st.sampled_from(["grid", "one_at_a_time"]))
 def test_spec_dict_spec_round_trip(axes, mode):
