@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from harness.data import synth, voices
 from harness.data.sentences import (
     ALLOWED,
+    LEXICONS,
     MAX_WORDS,
     MIN_WORDS,
+    held_back_from_standin,
     normalized_words,
     random_sentence,
     sentence_bucket,
@@ -79,7 +81,7 @@ def test_layout_and_description(main_corpus):
     """corpus.json describes the manifests; README.md has the regenerate command; no extra wavs."""
     corpus = json.loads((main_corpus / "corpus.json").read_text())
     assert (corpus["format"], corpus["version"], corpus["seed"], corpus["voice_pool"]) == \
-        ("harness-synth", 1, 3, "main")
+        ("harness-synth", synth.VERSION, 3, "main")
     assert corpus["requested"] == {"train_seconds": TRAIN_SECONDS, "test_seconds": TEST_SECONDS}
     assert corpus["espeak_ng"] and len(corpus["fingerprint"]) == 64
     for split in SPLITS:
@@ -169,6 +171,17 @@ def test_standin_shares_no_voice_and_no_sentence_with_main(main_corpus, standin_
                                                                                 split)}
     main_speakers = {s.name for s in [*main.train, *main.held_out]}
     assert not standin_speakers & main_speakers
+
+
+def test_standin_corpus_never_says_a_held_back_word(standin_corpus):
+    """Every split of the stand-in corpus (its test sentences too) reads only the stand-in
+    lexicon; corpus.json says which lexicon it used."""
+    held = held_back_forms()
+    said = {word for split in SPLITS for row in read_manifest(standin_corpus, split)
+            for word in spoken_words(row["text"])}
+    assert said and not said & held
+    corpus = json.loads((standin_corpus / "corpus.json").read_text())
+    assert corpus["sentences"]["lexicon"] == "standin"
 
 
 def test_every_speaker_sounds_different():
@@ -269,6 +282,42 @@ def test_streams_are_deterministic_distinct_and_well_formed(seed, stream, bucket
         assert ALLOWED.match(text) and MIN_WORDS <= len(text.split()) <= MAX_WORDS
         assert text[0].isupper() and text[-1] in ".?!" and "  " not in text
         assert sentence_bucket(text) == bucket
+
+
+def held_back_forms() -> set[str]:
+    return LEXICONS["full"].forms() - LEXICONS["standin"].forms()
+
+
+def spoken_words(text: str) -> set[str]:
+    """Lower-cased words of a sentence, a possessive also as its owner ("zoe's" -> "zoe")."""
+    words = set(normalized_words(text).split())
+    return words | {word.removesuffix("'s") for word in words}
+
+
+def test_the_standin_lexicon_holds_back_about_half_of_each_word_class():
+    """Held back by lemma: every form of a held-back lemma goes, 35-65% of each class goes, and
+    the full lexicon is the word lists whole (so main corpora did not change)."""
+    full, standin = LEXICONS["full"], LEXICONS["standin"]
+    for kind in ("nouns", "mass_nouns", "names", "adjectives", "verbs", "intransitive",
+                 "adverbs"):
+        whole, kept = getattr(full, kind), getattr(standin, kind)
+        assert set(kept) < set(whole) and 0.35 <= 1 - len(kept) / len(whole) <= 0.65, kind
+        for entry in whole:
+            lemma = entry if isinstance(entry, str) else entry[0]
+            assert (entry in kept) != held_back_from_standin(lemma)
+    assert set(string.ascii_lowercase) <= set("".join(standin.forms()))
+
+
+@given(seed=seeds, stream=streams, bucket=buckets)
+@settings(max_examples=15, deadline=None)
+def test_standin_streams_never_hold_a_held_back_word_and_full_streams_do(seed, stream, bucket):
+    """What fine-tuning must teach: 200 sentences of the full lexicon use held-back words; the
+    stand-in lexicon's sentences never do, whatever the seed, stream or bucket."""
+    held = held_back_forms()
+    standin = itertools.islice(sentence_stream(seed, stream, bucket, "standin"), 200)
+    assert not set().union(*map(spoken_words, standin)) & held
+    full = itertools.islice(sentence_stream(seed, stream, bucket, "full"), 200)
+    assert set().union(*map(spoken_words, full)) & held
 
 
 @given(seed=seeds)

@@ -8,6 +8,13 @@ z and j words are over-represented so a few hundred sentences contain every lett
 only A-Z, a-z, the apostrophe, space and `, . ? !` (normalization happens later, in
 harness.normalize).
 
+Which words the stand-in may hear is fixed too: half of the content words (nouns, names,
+adjectives, verbs, adverbs; a lemma with all its forms, chosen by the sha256 of the lemma) are
+held back from the `standin` lexicon, so the stand-in checkpoint never hears or spells them and
+fine-tuning has to teach them, as fine-tuning teaches a real pretrained encoder its words. Function
+words (determiners, pronouns, prepositions, auxiliaries, times) are shared. The `full` lexicon,
+used by the main corpus and every test split of it, has every word.
+
 Which sentences may be trained on is a property of the sentence itself, not of a seed: the
 sha256 of its normalized words puts it in one bucket, `test` (10%), `main` (45%) or `standin`
 (45%). Test sets draw only from `test`, the main corpus trains only on `main` and the stand-in
@@ -24,6 +31,7 @@ import hashlib
 import random
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 BUCKETS = ("test", "main", "standin")
 # Out of 100 hash values: [0, 10) test, [10, 55) main, [55, 100) standin.
@@ -137,11 +145,64 @@ FUTURE_CONTRACTIONS = _words("I'll you'll he'll she'll we'll they'll")
 MODAL_NEGATIVES = _words("can't won't couldn't wouldn't shouldn't didn't")
 
 
+@dataclass(frozen=True)
+class Lexicon:
+    """The content words a grammar draws from; function words are the same in every lexicon."""
+
+    name: str
+    nouns: tuple[tuple[str, str], ...]
+    mass_nouns: tuple[str, ...]
+    names: tuple[str, ...]
+    adjectives: tuple[str, ...]
+    verbs: tuple[tuple[str, ...], ...]
+    intransitive: tuple[tuple[str, ...], ...]
+    adverbs: tuple[str, ...]
+
+    def forms(self) -> set[str]:
+        """Every lower-cased word form this lexicon can put in a sentence."""
+        words = {*self.mass_nouns, *self.names, *self.adjectives, *self.adverbs}
+        for entry in (*self.nouns, *self.verbs, *self.intransitive):
+            words.update(entry)
+        return {word.lower() for word in words}
+
+
+# Out of 100 hash values of a lemma, those below this are held back from the stand-in.
+HELD_BACK_PERCENT = 50
+
+
+def held_back_from_standin(lemma: str) -> bool:
+    """Whether the stand-in lexicon leaves out `lemma` (a noun's singular, a verb's base form)."""
+    digest = hashlib.sha256(f"harness-lexicon/{lemma.lower()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < HELD_BACK_PERCENT
+
+
+def _lexicon(name: str, keep) -> Lexicon:
+    """The word lists filtered by `keep(lemma)`, in their original order."""
+    def words(entries):
+        return tuple(word for word in entries if keep(word))
+
+    def entries(rows):
+        return tuple(tuple(row) for row in rows if keep(row[0]))
+
+    return Lexicon(name, nouns=entries(NOUNS), mass_nouns=words(MASS_NOUNS), names=words(NAMES),
+                   adjectives=words(ADJECTIVES), verbs=entries(VERBS),
+                   intransitive=entries(INTRANSITIVE), adverbs=words(ADVERBS))
+
+
+# `full` keeps every list whole and in order, so its sentences are the same draws as before
+# lexicons existed; `standin` is what the stand-in checkpoint is trained and tested on.
+LEXICONS = {
+    "full": _lexicon("full", lambda lemma: True),
+    "standin": _lexicon("standin", lambda lemma: not held_back_from_standin(lemma)),
+}
+
+
 class _Grammar:
     """One random draw of each phrase type; `sentence()` picks a sentence pattern."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, lexicon: Lexicon = LEXICONS["full"]):
         self.rng = rng
+        self.words = lexicon
 
     def pick(self, options):
         return self.rng.choice(options)
@@ -153,17 +214,17 @@ class _Grammar:
         """A noun phrase and whether it is third person singular."""
         roll = self.rng.random()
         if roll < 0.12:
-            return self.pick(NAMES), True
+            return self.pick(self.words.names), True
         if roll < 0.22:
-            owner = self.pick(NAMES)
-            return f"{owner}'s {self._adjective_prefix()}{self.pick(NOUNS)[0]}", True
+            owner = self.pick(self.words.names)
+            return f"{owner}'s {self._adjective_prefix()}{self.pick(self.words.nouns)[0]}", True
         if roll < 0.62:
-            noun = self.pick(NOUNS)[0]
+            noun = self.pick(self.words.nouns)[0]
             return f"{self.pick(SINGULAR_DETERMINERS)} {self._adjective_prefix()}{noun}", True
         if roll < 0.9:
-            noun = self.pick(NOUNS)[1]
+            noun = self.pick(self.words.nouns)[1]
             return f"{self.pick(PLURAL_DETERMINERS)} {self._adjective_prefix()}{noun}", False
-        return f"some {self.pick(MASS_NOUNS)}", True
+        return f"some {self.pick(self.words.mass_nouns)}", True
 
     def object_phrase(self) -> str:
         if self.chance(0.15):
@@ -171,7 +232,7 @@ class _Grammar:
         return self.noun_phrase()[0]
 
     def _adjective_prefix(self) -> str:
-        return f"{self.pick(ADJECTIVES)} " if self.chance(0.4) else ""
+        return f"{self.pick(self.words.adjectives)} " if self.chance(0.4) else ""
 
     def subject(self) -> tuple[str, bool, str, str]:
         """Subject text, third person singular?, its be form, contracted subject + be."""
@@ -189,14 +250,14 @@ class _Grammar:
         if self.chance(0.45):
             parts.append(f"{self.pick(PREPOSITIONS)} {self.noun_phrase()[0]}")
         if self.chance(0.3):
-            parts.append(self.pick(TIMES) if self.chance(0.6) else self.pick(ADVERBS))
+            parts.append(self.pick(TIMES) if self.chance(0.6) else self.pick(self.words.adverbs))
         return "".join(f" {part}" for part in parts)
 
     def predicate(self, form: int) -> str:
         """A verb phrase with the verb in `form` (0 base, 1 past, 2 third, 3 -ing)."""
         if self.chance(0.7):
-            return f"{self.pick(VERBS)[form]} {self.object_phrase()}{self.tail()}"
-        return f"{self.pick(INTRANSITIVE)[form]}{self.tail()}"
+            return f"{self.pick(self.words.verbs)[form]} {self.object_phrase()}{self.tail()}"
+        return f"{self.pick(self.words.intransitive)[form]}{self.tail()}"
 
     def clause(self) -> str:
         """A statement without its final punctuation."""
@@ -214,7 +275,7 @@ class _Grammar:
             return f"{subject} {negative} {self.predicate(0)}"
         if kind < 0.85:
             return f"{self.pick(FUTURE_CONTRACTIONS)} {self.predicate(0)}"
-        adjective = self.pick(ADJECTIVES)
+        adjective = self.pick(self.words.adjectives)
         if self.chance(0.4):
             return f"{contracted} {adjective}{self.tail()}"
         negated = {"am": "wasn't", "is": "isn't", "are": "weren't"}[be]
@@ -266,29 +327,31 @@ def sentence_bucket(text: str) -> str:
     return next(name for edge, name in _BUCKET_EDGES if value < edge)
 
 
-def random_sentence(rng: random.Random) -> str:
-    """One sentence of MIN_WORDS..MAX_WORDS words drawn with `rng`."""
-    grammar = _Grammar(rng)
+def random_sentence(rng: random.Random, lexicon: str = "full") -> str:
+    """One sentence of MIN_WORDS..MAX_WORDS words drawn with `rng` from `lexicon`'s words."""
+    grammar = _Grammar(rng, LEXICONS[lexicon])
     while True:
         text = grammar.sentence()
         if MIN_WORDS <= len(text.split()) <= MAX_WORDS:
             return text
 
 
-def sentence_stream(seed: int, stream: str, bucket: str) -> Iterator[str]:
-    """Distinct sentences of one bucket, in a fixed order for (seed, stream).
+def sentence_stream(seed: int, stream: str, bucket: str, lexicon: str = "full") -> Iterator[str]:
+    """Distinct sentences of one bucket and lexicon, in a fixed order for (seed, stream).
 
     Distinct by normalized words, so "Run!" and "Run." count once. `stream` names an
     independent sequence: the corpus uses "<pool>/train" and "<pool>/test".
     """
     if bucket not in BUCKETS:
         raise ValueError(f"unknown sentence bucket {bucket!r}; expected one of {BUCKETS}")
+    if lexicon not in LEXICONS:
+        raise ValueError(f"unknown lexicon {lexicon!r}; expected one of {sorted(LEXICONS)}")
     # A str seed is hashed with sha512 by random.seed: stable across runs and PYTHONHASHSEED.
     rng = random.Random(f"harness-sentences/{seed}/{stream}")
     seen: set[str] = set()
     misses = 0
     while True:
-        text = random_sentence(rng)
+        text = random_sentence(rng, lexicon)
         key = normalized_words(text)
         if key in seen or sentence_bucket(text) != bucket:
             misses += 1

@@ -249,9 +249,11 @@ def _saved_dataset(spec: DataSpec, path: Path) -> DatasetSource:
 
 def synthetic_corpus_dir(spec: DataSpec, cache_root: Path) -> Path:
     """Where the synthetic corpus of these settings lives in the cache."""
+    from harness.data.synth import VERSION as SYNTH_VERSION
+
     synth = spec.synth
     key = content_hash({"train": synth.train, "test": synth.test, "seed": synth.seed,
-                        "voices": synth.voices, "format": 1})
+                        "voices": synth.voices, "format": SYNTH_VERSION})
     return Path(cache_root) / "synth" / key
 
 

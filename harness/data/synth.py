@@ -45,7 +45,8 @@ from harness.data.voices import (
 from harness.durations import format_duration
 from harness.errors import UserError
 
-FORMAT, VERSION = "harness-synth", 1
+# Version 2: the stand-in pool reads only the stand-in lexicon (main corpora are unchanged).
+FORMAT, VERSION = "harness-synth", 2
 CORPUS_FILE = "corpus.json"
 SPLITS = ("train", "test", "test_held_out_voices")
 _ID_PREFIX = {"train": "train", "test": "test", "test_held_out_voices": "heldout"}
@@ -141,8 +142,10 @@ def _build(root: Path, params: dict, espeak_version: str, workers: int) -> dict:
     requested = params["requested"]
     # Test sentences come from the `test` bucket, training sentences from the pool's own bucket:
     # disjoint by construction, whatever the seeds (see harness.data.sentences).
-    train_texts = sentence_stream(seed, f"{pool.name}/train", pool.name)
-    test_texts = _Replayable(sentence_stream(seed, f"{pool.name}/test", "test"))
+    # Both draw from the pool's lexicon: the stand-in is trained and tested without the words
+    # held back for fine-tuning to teach.
+    train_texts = sentence_stream(seed, f"{pool.name}/train", pool.name, pool.lexicon)
+    test_texts = _Replayable(sentence_stream(seed, f"{pool.name}/test", "test", pool.lexicon))
     plan = {
         "train": (train_texts, pool.train, requested["train_seconds"]),
         "test": (iter(test_texts), pool.train, requested["test_seconds"]),
@@ -175,7 +178,7 @@ def _build(root: Path, params: dict, espeak_version: str, workers: int) -> dict:
                      for role, group in (("train", pool.train), ("held_out", pool.held_out))
                      for speaker in group},
         "sentences": {"generator": "harness.data.sentences", "train_bucket": pool.name,
-                      "test_bucket": "test", "seed": seed},
+                      "test_bucket": "test", "lexicon": pool.lexicon, "seed": seed},
         "espeak_ng": espeak_version,
         # sha256 over each manifest's bytes followed by its wavs' sha256s, in manifest order.
         "fingerprint": hashlib.sha256("\n".join(hashes).encode()).hexdigest(),
@@ -345,7 +348,9 @@ belongs to one of three buckets by the sha256 of its lower-cased words: `test` (
 (45%), `standin` (45%). Test splits read only `test` sentences and this corpus trains only on
 `{pool}` sentences, so no test sentence of any synthetic corpus, of any seed, occurs in any
 training split, and the main and stand-in corpora never share a training sentence. No sentence
-repeats within a split.
+repeats within a split. Words: the `{corpus['sentences']['lexicon']}` lexicon (`full`: every
+word; `standin`: half of the content words are held back, so that a model trained on the
+stand-in corpus has never heard them).
 
 ## Regenerate
 ```

@@ -10,9 +10,9 @@ Rendering: the corpus calls libespeak-ng in-process (see _Library for why, and h
 stays independent of scheduling); `render` runs the espeak-ng program, for probes and tests.
 
 Pools: `main` is what the suites train and test on (6 training speakers, 3 held-out ones for the
-held-out-voice test set); `standin` pretrains the stand-in checkpoint and shares no (voice,
-variant) pair with `main` (tests/test_synth.py checks both, and that every speaker sounds
-different).
+held-out-voice test set); `standin` pretrains the stand-in checkpoint, shares no (voice,
+variant) pair with `main` and reads only the stand-in lexicon, without half the content words
+(tests/test_synth.py checks all three, and that every speaker sounds different).
 """
 
 from __future__ import annotations
@@ -74,11 +74,13 @@ class Speaker:
 
 @dataclass(frozen=True)
 class VoicePool:
-    """Training speakers and held-out speakers (never in the training split)."""
+    """Training speakers and held-out speakers (never in the training split), and the lexicon
+    (harness.data.sentences.LEXICONS) their sentences are drawn from."""
 
     name: str
     train: tuple[Speaker, ...]
     held_out: tuple[Speaker, ...]
+    lexicon: str = "full"
 
 
 # Rates span 145-185 wpm so that speaking rate varies within each pool as accents do.
@@ -97,6 +99,7 @@ POOLS = {
                Speaker("en", "f5", 165), Speaker("en-gb-x-gbcwmd", "f2", 180),
                Speaker("en-029", "m7", 160), Speaker("en-gb-x-rp", "f3", 150)),
         held_out=(Speaker("en-gb-scotland", "m4", 175), Speaker("en-gb-x-gbclan", "m2", 165)),
+        lexicon="standin",
     ),
 }
 
