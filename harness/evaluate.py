@@ -154,6 +154,14 @@ def _decode(model: torch.nn.Module, mode: str, dataset, batches: list[list[int]]
 def decode_batch(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray],
                  vocab: dict[str, int]) -> list[str]:
     """Hypotheses of one batch of normalized 16 kHz waveforms, decoded the `mode` way."""
+    ids, frames = frame_ids(model, mode, waveforms)
+    return ctc_greedy_decode_batch(ids, frames, vocab)
+
+
+def frame_ids(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The argmax token of every frame of one batch (rows padded) and each utterance's frame
+    count; each row's first `frames` ids are what the model gives that utterance alone."""
     parameter = next(model.parameters())
     lengths = torch.tensor([len(w) for w in waveforms])
     batch = collate(list(waveforms), None, attention_mask=mode != EQUAL_LENGTHS)
@@ -164,7 +172,7 @@ def decode_batch(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarr
     with exact_norm:
         logits = model(**inputs).logits
     frames = model._get_feat_extract_output_lengths(lengths).long()
-    return ctc_greedy_decode_batch(logits.argmax(dim=-1).cpu().numpy(), frames.numpy(), vocab)
+    return logits.argmax(dim=-1).cpu().numpy(), frames.numpy()
 
 
 @contextmanager

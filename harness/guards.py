@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.batching import collate, cut_batches
+from harness.evaluate import EQUAL_LENGTHS, decoding_mode, frame_ids, plan_batches, sample_lengths
 from harness.scoring.counts import count_edits
 from harness.vocab import PAD, ctc_greedy_decode_batch
 
@@ -48,33 +47,33 @@ def check_finite(loss: float, step: int) -> None:
 @torch.no_grad()
 def dev_evaluate(model: torch.nn.Module, processor, dataset, *, batch_seconds: float,
                  device: torch.device, autocast=None) -> dict[str, Any]:
-    """Greedy CTC decoding of `dataset`: CER, WER, blank share of frames, empty share, examples."""
+    """Greedy CTC decoding of `dataset`: CER, WER, blank share of frames, empty share, examples.
+
+    Batched the way test decoding is (harness.evaluate): each hypothesis is what the model says
+    for the utterance alone, so a dev CER logged during training is comparable with the test
+    CER. `device` is where the model already is (the batches follow its parameters).
+    """
     if len(dataset) == 0:
         return {"dev_utterances": 0}
     was_training = model.training
     model.eval()
-    durations = np.asarray(dataset["duration"], dtype=np.float64)
-    order = np.argsort(durations, kind="stable")
+    mode = decoding_mode(model)
+    batches = plan_batches(sample_lengths(dataset), processor.feature_extractor.sampling_rate,
+                           batch_seconds, equal_lengths_only=mode == EQUAL_LENGTHS)
     rows = dataset.with_format("numpy", columns=["input_values"])
-    use_mask = bool(getattr(processor.feature_extractor, "return_attention_mask", True))
     vocab = processor.tokenizer.get_vocab()
     pad_id = vocab[PAD]
     hypotheses: dict[int, str] = {}
     blank = frames = 0
     try:
-        for batch_indices in cut_batches(durations, order, batch_seconds):
-            audio = rows[batch_indices]["input_values"]
-            batch = collate(list(audio), None, attention_mask=use_mask)
-            batch = {key: value.to(device) for key, value in batch.items()}
+        for batch_indices in batches:
+            waveforms = list(rows[batch_indices]["input_values"])
             with autocast() if autocast is not None else nullcontext():
-                logits = model(**batch).logits
-            lengths = _frame_lengths(model, [len(a) for a in audio]).tolist()
-            ids = logits.argmax(dim=-1).cpu()
-            for row in range(len(batch_indices)):
-                valid = ids[row, : lengths[row]]
-                blank += int((valid == pad_id).sum())
-                frames += len(valid)
-            texts = ctc_greedy_decode_batch(ids.numpy(), lengths, vocab)
+                ids, lengths = frame_ids(model, mode, waveforms)
+            for row, length in enumerate(lengths):
+                blank += int((ids[row, :length] == pad_id).sum())
+                frames += int(length)
+            texts = ctc_greedy_decode_batch(ids, lengths, vocab)
             hypotheses.update(zip(batch_indices, texts, strict=True))
     finally:
         model.train(was_training)
@@ -109,7 +108,3 @@ def collapse_flag(evaluation: dict[str, Any], step: int, warmup: int) -> dict[st
         "blank_share": blank,
         "examples": evaluation.get("examples", []),
     }
-
-
-def _frame_lengths(model: torch.nn.Module, samples: Sequence[int]) -> torch.Tensor:
-    return model._get_feat_extract_output_lengths(torch.tensor(samples)).long()

@@ -297,6 +297,20 @@ def test_dev_evaluation_of_a_blank_only_model_is_flagged(prepared, favoured):
         assert flag is None
 
 
+def test_dev_evaluation_batched_equals_one_utterance_at_a_time(prepared):
+    """The tiny preset's group-norm encoder is moved by zero padding; dev decoding batches it
+    the exact way test decoding does, so batched and one-at-a-time dev figures are equal."""
+    torch.manual_seed(0)
+    model = build_model(RunSpec.model_validate(SPEC).model, len(prepared.vocab),
+                        prepared.vocab[PAD]).eval()
+    batched = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=60,
+                           device=torch.device("cpu"))
+    alone = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=1e-3,
+                         device=torch.device("cpu"))
+    assert 0 < batched["blank_share"] < 1 and batched["dev_cer"] > 0
+    assert batched == alone
+
+
 def test_two_cpu_processes_split_the_epoch_and_agree_on_the_weights(prepared, tmp_path):
     """torchrun x 2 (gloo): disjoint batches covering the epoch, one weights digest, one log."""
     spec = {"model": {"preset": "tiny"},
