@@ -250,10 +250,15 @@ def _saved_dataset(spec: DataSpec, path: Path) -> DatasetSource:
 def synthetic_corpus_dir(spec: DataSpec, cache_root: Path) -> Path:
     """Where the synthetic corpus of these settings lives in the cache."""
     from harness.data.synth import VERSION as SYNTH_VERSION
+    from harness.data.voices import POOLS
 
     synth = spec.synth
+    pool = POOLS[synth.voices]
+    # The pool's speakers are part of the key: editing a pool must not reuse a corpus built
+    # with the old speakers.
     key = content_hash({"train": synth.train, "test": synth.test, "seed": synth.seed,
-                        "voices": synth.voices, "format": SYNTH_VERSION})
+                        "voices": synth.voices, "format": SYNTH_VERSION,
+                        "speakers": [s.name for s in (*pool.train, *pool.held_out)]})
     return Path(cache_root) / "synth" / key
 
 

@@ -95,9 +95,16 @@ POOLS = {
     ),
     "standin": VoicePool(
         "standin",
+        # 16 speakers over all 8 accents: a stand-in that has heard more voices adapts to the
+        # main pool's new ones faster, as pretraining on many speakers does.
         train=(Speaker("en-us", "m6", 170), Speaker("en-us-nyc", "f1", 155),
                Speaker("en", "f5", 165), Speaker("en-gb-x-gbcwmd", "f2", 180),
-               Speaker("en-029", "m7", 160), Speaker("en-gb-x-rp", "f3", 150)),
+               Speaker("en-029", "m7", 160), Speaker("en-gb-x-rp", "f3", 150),
+               Speaker("en-us", "f4", 180), Speaker("en-us", "m3", 150),
+               Speaker("en-us-nyc", "m2", 175), Speaker("en", "m1", 155),
+               Speaker("en", "f2", 185), Speaker("en-gb-x-rp", "m6", 165),
+               Speaker("en-029", "f1", 170), Speaker("en-gb-x-gbcwmd", "m5", 160),
+               Speaker("en-gb-scotland", "f2", 155), Speaker("en-gb-x-gbclan", "f1", 180)),
         held_out=(Speaker("en-gb-scotland", "m4", 175), Speaker("en-gb-x-gbclan", "m2", 165)),
         lexicon="standin",
     ),
