@@ -5,7 +5,9 @@ Each module's strategies live in their own section below; add to your section on
 
 from __future__ import annotations
 
-from hypothesis import strategies as st  # noqa: F401
+from hypothesis import strategies as st
+
+from harness.expect.parse import METRICS, RATE_METRICS, Comparison, MetricRef, Number, Selector
 
 # --- spec (suite files) ------------------------------------------------------
 
@@ -187,3 +189,53 @@ freeze_policies = st.one_of(
     st.integers(min_value=0, max_value=10_000).map(lambda n: f"encoder_for_steps:{n}"),
     st.integers(min_value=0, max_value=48).map(lambda k: f"layers:{k}"),
 )
+
+
+# --- expectations (harness.expect) -----------------------------------------------------------
+
+NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+SETTINGS = st.lists(NAMES, min_size=1, max_size=3).map(".".join)
+VALUES = st.one_of(st.from_regex(r"[A-Za-z0-9_.:+\-;*?/]{1,10}", fullmatch=True),
+                   st.text(max_size=10))  # anything else is printed quoted
+
+
+@st.composite
+def selectors(draw) -> Selector:
+    """Every run, the baseline, or 1-3 distinct settings with values."""
+    kind = draw(st.sampled_from(["every", "baseline", "settings"]))
+    if kind != "settings":
+        return Selector(kind)
+    keys = draw(st.lists(SETTINGS, min_size=1, max_size=3, unique=True))
+    return Selector("settings", tuple((key, draw(VALUES)) for key in keys))
+
+
+@st.composite
+def metric_refs(draw, metrics=METRICS) -> MetricRef:
+    """A metric (a rule set only on rates) of some runs."""
+    metric = draw(st.sampled_from(metrics))
+    rule_set = draw(st.none() | NAMES) if metric in RATE_METRICS else None
+    return MetricRef(metric, rule_set, draw(selectors()))
+
+
+@st.composite
+def comparisons(draw) -> Comparison:
+    """Any expectation the grammar accepts: a bound on a metric, or a relation of two metrics."""
+    comparator = draw(st.sampled_from(["<", "<=", ">", ">="]))
+    if draw(st.booleans()):
+        left = draw(metric_refs())
+        significantly = left.metric in RATE_METRICS and draw(st.booleans())
+        right = draw(metric_refs(metrics=(left.metric,) if significantly else METRICS))
+        return Comparison(left, comparator, right, significantly)
+    ref = draw(metric_refs())
+    percent = draw(st.booleans())
+    limit = 2.0 if ref.metric in RATE_METRICS and not percent else 1e300
+    bound = Number(draw(st.floats(min_value=0, max_value=limit)), percent)
+    sides = (ref, bound) if draw(st.booleans()) else (bound, ref)
+    return Comparison(sides[0], comparator, sides[1])
+
+
+# --- the sentence generator (harness.data.sentences) -----------------------------------------
+
+seeds = st.integers(min_value=0, max_value=2**32)
+streams = st.sampled_from(["main/train", "main/test", "standin/train", "x"])
+buckets = st.sampled_from(["test", "main", "standin"])

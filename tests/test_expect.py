@@ -18,53 +18,13 @@ from harness.expect import (
     parse_expectations,
     parse_expression,
 )
-from harness.expect.parse import METRICS, RATE_METRICS, Comparison, MetricRef, Number, Selector
+from harness.expect.parse import Comparison, MetricRef, Number, Selector
 from harness.spec import SpecError, load_suite
 from harness.store import SuiteStore
 from tests import report_fixtures as fx
+from tests.strategies import comparisons
 
 # --- the grammar -----------------------------------------------------------------------------
-
-NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
-SETTINGS = st.lists(NAMES, min_size=1, max_size=3).map(".".join)
-VALUES = st.one_of(st.from_regex(r"[A-Za-z0-9_.:+\-;*?/]{1,10}", fullmatch=True),
-                   st.text(max_size=10))  # anything else is printed quoted
-
-
-@st.composite
-def selectors(draw) -> Selector:
-    """Every run, the baseline, or 1-3 distinct settings with values."""
-    kind = draw(st.sampled_from(["every", "baseline", "settings"]))
-    if kind != "settings":
-        return Selector(kind)
-    keys = draw(st.lists(SETTINGS, min_size=1, max_size=3, unique=True))
-    return Selector("settings", tuple((key, draw(VALUES)) for key in keys))
-
-
-@st.composite
-def metric_refs(draw, metrics=METRICS) -> MetricRef:
-    """A metric (a rule set only on rates) of some runs."""
-    metric = draw(st.sampled_from(metrics))
-    rule_set = draw(st.none() | NAMES) if metric in RATE_METRICS else None
-    return MetricRef(metric, rule_set, draw(selectors()))
-
-
-@st.composite
-def comparisons(draw) -> Comparison:
-    """Any expectation the grammar accepts: a bound on a metric, or a relation of two metrics."""
-    comparator = draw(st.sampled_from(["<", "<=", ">", ">="]))
-    if draw(st.booleans()):
-        left = draw(metric_refs())
-        significantly = left.metric in RATE_METRICS and draw(st.booleans())
-        right = draw(metric_refs(metrics=(left.metric,) if significantly else METRICS))
-        return Comparison(left, comparator, right, significantly)
-    ref = draw(metric_refs())
-    percent = draw(st.booleans())
-    limit = 2.0 if ref.metric in RATE_METRICS and not percent else 1e300
-    bound = Number(draw(st.floats(min_value=0, max_value=limit)), percent)
-    sides = (ref, bound) if draw(st.booleans()) else (bound, ref)
-    return Comparison(sides[0], comparator, sides[1])
-
 
 @settings(max_examples=300, deadline=None)
 @given(comparisons())

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import soundfile
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from harness.data import synth, voices
 from harness.data.sentences import (
@@ -33,6 +32,7 @@ from harness.data.synth import SPLITS, build_corpus
 from harness.data.synth_cli import add_arguments, run_synth
 from harness.data.voices import POOLS
 from harness.errors import UserError
+from tests.strategies import buckets, seeds, streams
 
 TRAIN_SECONDS, TEST_SECONDS = 40.0, 20.0
 
@@ -265,9 +265,6 @@ def test_cli_builds_then_reuses(tmp_path, capsys):
 
 # --- the sentence generator ---------------------------------------------------------------
 
-seeds = st.integers(min_value=0, max_value=2**32)
-streams = st.sampled_from(["main/train", "main/test", "standin/train", "x"])
-buckets = st.sampled_from(["test", "main", "standin"])
 
 
 @given(seed=seeds, stream=streams, bucket=buckets)
