@@ -10,6 +10,7 @@ import itertools
 import json
 import random
 import string
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,9 @@ def test_layout_and_description(main_corpus):
     assert corpus["espeak_ng"] and len(corpus["fingerprint"]) == 64
     for split in SPLITS:
         rows = read_manifest(main_corpus, split)
-        assert all(set(row) == {"id", "path", "text", "speaker", "duration"} for row in rows)
+        assert all(set(row) == {"id", "path", "text", "speaker", "duration", "phonemes"}
+                   for row in rows)
+        assert all(row["phonemes"] and "ˈ" not in row["phonemes"] for row in rows)
         info = corpus["splits"][split]
         assert info["utterances"] == len(rows)
         assert info["seconds"] == pytest.approx(sum(row["duration"] for row in rows), abs=1e-3)
@@ -194,16 +197,26 @@ def test_every_speaker_sounds_different():
     assert len(digests) == len(speakers)
 
 
+def program_phonemes(speaker, text: str) -> str:
+    """What `espeak-ng -q --ipa` prints for the speaker's accent, without stress marks."""
+    printed = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", speaker.voice, text],
+                             capture_output=True, text=True, check=True).stdout
+    return " ".join(printed.replace("ˈ", "").replace("ˌ", "").split())
+
+
 def test_library_rendering_matches_the_espeak_ng_program(tmp_path):
     """A batch's first utterance, rendered through libespeak-ng, is sample-identical to the
-    espeak-ng program's; later ones in the batch are deterministic for the batch's content."""
+    espeak-ng program's, and its phonemes are the program's --ipa transcription; later ones in
+    the batch are deterministic for the batch's content."""
     text = "Why don't we fix Zoe's quiet jukebox?"
     speakers = [POOLS["main"].train[0], POOLS["main"].held_out[2], POOLS["standin"].train[4]]
     with synth._executor(2) as pool:
         for index, speaker in enumerate(speakers):
             job = (f"u{index}", f"u{index}.wav", text, speaker)
-            [(_, samples, _)] = pool.submit(voices.render_batch, [job], str(tmp_path)).result()
+            [(_, samples, _, phonemes)] = pool.submit(voices.render_batch, [job],
+                                                      str(tmp_path)).result()
             reference = voices.render(speaker, text)
+            assert phonemes == program_phonemes(speaker, text)
             written, rate = soundfile.read(tmp_path / f"u{index}.wav", dtype="int16")
             assert (rate, samples) == (16000, len(reference))
             assert (written == reference).all()

@@ -8,7 +8,9 @@ Layout (the contract harness.data.sources reads):
                               utterances/seconds/speakers, speakers, espeak-ng version, fingerprint
     README.md                 the dataset card, with the command that regenerates it
     train.jsonl, test.jsonl, test_held_out_voices.jsonl
-                              {"id", "path" (relative), "text", "speaker", "duration"} per line
+                              {"id", "path" (relative), "text", "speaker", "duration",
+                              "phonemes"} per line; phonemes: what espeak-ng says in the
+                              speaker's accent, IPA without stress, a space between words
     audio/<split>/<id>.wav    16 kHz mono PCM16
 
 `test` is read by the training speakers and `test_held_out_voices` by speakers never in
@@ -46,7 +48,8 @@ from harness.durations import format_duration
 from harness.errors import UserError
 
 # Version 2: the stand-in pool reads only the stand-in lexicon (main corpora are unchanged).
-FORMAT, VERSION = "harness-synth", 2
+# Version 3: manifests carry each utterance's phonemes (audio unchanged).
+FORMAT, VERSION = "harness-synth", 3
 CORPUS_FILE = "corpus.json"
 SPLITS = ("train", "test", "test_held_out_voices")
 _ID_PREFIX = {"train": "train", "test": "test", "test_held_out_voices": "heldout"}
@@ -159,7 +162,8 @@ def _build(root: Path, params: dict, espeak_version: str, workers: int) -> dict:
             rows = _render_split(executor, workers, jobs, target, root)
             _remove_unkept(root / "audio" / split, {row["id"] for row in rows})
             manifest = "".join(json.dumps({key: row[key] for key in
-                                           ("id", "path", "text", "speaker", "duration")},
+                                           ("id", "path", "text", "speaker", "duration",
+                                            "phonemes")},
                                           ensure_ascii=False) + "\n" for row in rows)
             (root / f"{split}.jsonl").write_text(manifest, encoding="utf-8")
             hashes.append(hashlib.sha256(manifest.encode()).hexdigest())
@@ -239,14 +243,15 @@ def _render_split(executor, workers: int, jobs: Iterator[tuple], target: float,
         future, batch = in_flight.popleft()
         pending -= len(batch)
         results = future.result()
-        for job, (_, samples, digest) in zip(batch, results, strict=True):
+        for job, (_, samples, digest, phonemes) in zip(batch, results, strict=True):
             utterance_id, relative, text, speaker = job
             duration = samples / SAMPLE_RATE
             rendered += 1
             rendered_seconds += duration
             if total < target:
                 kept.append({"id": utterance_id, "path": relative, "text": text,
-                             "speaker": speaker.name, "duration": duration, "sha256": digest})
+                             "speaker": speaker.name, "duration": duration, "sha256": digest,
+                             "phonemes": phonemes})
                 total += duration
     for future, _ in in_flight:  # past the target: stop what has not started, let the rest end
         future.cancel()

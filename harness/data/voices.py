@@ -205,6 +205,7 @@ class _Library:
     # the first utterance of a batch is sample-identical to `render` (tests check it).
     FLAGS = 0x1101
     POS_CHARACTER = 1
+    UTF8, IPA = 1, 0x02  # espeakCHARS_UTF8; phonememode bit 1: IPA instead of ASCII names
     _callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                                       ctypes.c_void_p)
 
@@ -215,6 +216,9 @@ class _Library:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                              ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self.rate = lib.espeak_Initialize(self.SYNCHRONOUS, 0, None, self.DONT_EXIT)
         if self.rate <= 0:
             raise RuntimeError(f"espeak_Initialize failed ({self.rate})")
@@ -242,7 +246,22 @@ class _Library:
             raise RuntimeError(f"espeak_Synth failed (status {status})")
         return np.frombuffer(b"".join(self._chunks), dtype=np.int16)
 
+    def phonemes(self, speaker: Speaker, text: str) -> str:
+        """What the speaker's accent says, in IPA without stress marks, a space between words:
+        en-us "Why? I'm sure!" -> "waɪ aɪm ʃʊɹ" (en: "waɪ aɪm ʃʊə")."""
+        if self._lib.espeak_SetVoiceByName(speaker.voice.encode()) != 0:
+            raise RuntimeError(f"espeak-ng has no voice {speaker.voice}")
+        buffer = ctypes.create_string_buffer(text.encode())
+        pointer = ctypes.c_char_p(ctypes.addressof(buffer))
+        clauses = []
+        while pointer.value:  # one clause per call; the library advances the pointer
+            clauses.append(self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), self.UTF8,
+                                                           self.IPA).decode())
+        return " ".join(" ".join(clauses).translate(_NO_STRESS).split())
 
+
+# Primary and secondary stress: a phone transcription, as phone recognizers are scored.
+_NO_STRESS = str.maketrans("", "", "ˈˌ")
 _library: _Library | None = None
 
 
@@ -252,7 +271,8 @@ def _library_name() -> str:
 
 def render_batch(jobs: list[tuple[str, str, str, Speaker]],
                  root: str) -> list[tuple[str, int, str]]:
-    """Speak each (id, relative path, text, speaker) into root/path; (id, samples, sha256) each.
+    """Speak each (id, relative path, text, speaker) into root/path; (id, samples, sha256, IPA
+    phonemes) each.
 
     Runs in a worker process: a forked child renders the batch from the library's fresh state
     (see _Library) and writes the files itself, so only a few bytes travel back.
@@ -283,7 +303,7 @@ def render_batch(jobs: list[tuple[str, str, str, Speaker]],
     return [tuple(row) for row in reply["rendered"]]
 
 
-def _render_jobs(library: _Library, jobs, root: Path) -> list[tuple[str, int, str]]:
+def _render_jobs(library: _Library, jobs, root: Path) -> list[tuple[str, int, str, str]]:
     rendered = []
     for utterance_id, relative, text, speaker in jobs:
         try:
@@ -293,4 +313,7 @@ def _render_jobs(library: _Library, jobs, root: Path) -> list[tuple[str, int, st
         data = wav_bytes(audio)
         (root / relative).write_bytes(data)
         rendered.append((utterance_id, len(audio), hashlib.sha256(data).hexdigest()))
-    return rendered
+    # Transcribed only after the whole batch is spoken: this child is thrown away afterwards, so
+    # the translator state phonemization leaves behind never reaches any audio.
+    return [(*row, library.phonemes(speaker, text))
+            for row, (_, _, text, speaker) in zip(rendered, jobs, strict=True)]
