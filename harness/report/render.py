@@ -146,8 +146,14 @@ def _standin_note(name_or_path: str) -> str:
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
     test = summary.get("test", {})
     return (f" — a STAND-IN for a pretrained encoder: {summary.get('what', '')}; "
-            f"{summary.get('steps')} updates, CER {test.get('cer', float('nan')):.3f} on its own "
-            f"held-out sentences; rebuilt by `{summary.get('command', 'harness standin')}`")
+            f"{summary.get('steps')} updates, CER {test.get('cer', float('nan')):.3f} "
+            f"{_standin_targets(test)}on its own held-out sentences; rebuilt by "
+            f"`{summary.get('command', 'harness standin')}`")
+
+
+def _standin_targets(test: dict) -> str:
+    """'over IPA phones ' when the stand-in was scored on something other than its spelling."""
+    return f"over {test['targets']} " if test.get("targets") else ""
 
 
 def _data_source(results: SuiteResults) -> str:
