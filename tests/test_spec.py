@@ -17,7 +17,8 @@ from harness.settings import RunSpec, field_paths
 from harness.spec import SpecError, load_suite
 from tests.strategies import minimal_suite, suite_axes
 
-ABLATIONS = sorted((Path(__file__).parent.parent / "ablations").glob("*.yaml"))
+ABLATIONS_DIR = Path(__file__).parent.parent / "ablations"
+ABLATIONS = sorted(ABLATIONS_DIR.glob("*.yaml"))
 
 
 def write_suite(data: dict | str, directory: Path | None = None, name: str = "suite.yaml") -> Path:
@@ -296,6 +297,34 @@ def test_every_shipped_suite_validates(path):
 
 
 # --- the command line ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=[p.name for p in ABLATIONS])
+def test_harness_plan_accepts_every_shipped_suite(path, capsys):
+    """`harness plan` exits 0 on every suite in ablations/, the GPU reference suites included,
+    without touching the hub or their data."""
+    assert main(["plan", str(path)]) == 0
+    assert f"{len(load_suite(path).runs)} runs" in capsys.readouterr().out
+
+
+def test_reference_suites_keep_their_published_settings():
+    """timit-base is the blog recipe, librilight-limited the paper's per-split settings."""
+    timit = {run.slug: run for run in load_suite(ABLATIONS_DIR / "timit-base.yaml").runs}
+    spec = timit["baseline"].spec
+    assert spec.model.name_or_path == "facebook/wav2vec2-base"
+    assert (spec.train.lr, spec.train.epochs, spec.train.warmup_steps) == (1e-4, 30, 1000)
+    assert (spec.train.weight_decay, spec.train.max_batch_size) == (0.005, 32)
+    assert spec.train.freeze == "feature_encoder" and spec.text.targets == "blog"
+    libri = {run.slug.split(",")[0]: run.spec for run in
+             load_suite(ABLATIONS_DIR / "librilight-limited.yaml").runs}
+    for slug, steps, channel_mask, layerdrop in (("baseline", 13000, 0.25, 0.1),
+                                                 ("labeled=1h", 13000, 0.25, 0.1),
+                                                 ("labeled=10h", 20000, 0.5, 0.05)):
+        spec = libri[slug]
+        assert (spec.train.lr, spec.train.max_steps) == (5e-5, steps)
+        assert spec.train.freeze == "encoder_for_steps:10000"
+        assert (spec.model.mask_time_prob, spec.model.mask_feature_prob) == (0.65, channel_mask)
+        assert spec.model.layerdrop == layerdrop
 
 
 def test_plan_prints_the_run_table(capsys):
