@@ -45,7 +45,8 @@ SUMMARY = "standin.json"
 
 
 def standin_spec(hours: float, steps: int, seed: int) -> RunSpec:
-    """The pretraining run: the tiny preset, trained end to end with CTC on the standin voices."""
+    """The pretraining run: the tiny preset, trained end to end with CTC on the phonemes of the
+    standin voices."""
     return RunSpec.model_validate({
         # Phone targets: the corpus's IPA transcription in the speaker's accent, read through the
         # manifest's `phonemes` column and kept as written (rule set `none`).

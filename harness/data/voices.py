@@ -270,7 +270,7 @@ def _library_name() -> str:
 
 
 def render_batch(jobs: list[tuple[str, str, str, Speaker]],
-                 root: str) -> list[tuple[str, int, str]]:
+                 root: str) -> list[tuple[str, int, str, str]]:
     """Speak each (id, relative path, text, speaker) into root/path; (id, samples, sha256, IPA
     phonemes) each.
 
