@@ -1,4 +1,5 @@
-"""Test-set decoding speed: exact batching (harness.evaluate.predict) vs one utterance at a time.
+"""Test-set decoding speed: exact batching (harness.decode.predict.predict) vs one utterance
+at a time.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_decode.py [--minutes 10] [--model tiny]
         [--batch-seconds 30 120] [--device cpu|cuda]
@@ -24,11 +25,11 @@ import numpy as np
 import torch
 from transformers import AutoModelForCTC, Wav2Vec2Config
 
-from harness.batching import collate
-from harness.evaluate import decoding_mode, plan_batches, predict
-from harness.model import PRESETS, build_model
-from harness.settings import ModelSpec
-from harness.vocab import (
+from harness.config.settings import ModelSpec
+from harness.data.batching import collate
+from harness.decode.predict import decoding_mode, plan_batches, predict
+from harness.model.build import PRESETS, build_model
+from harness.text.vocab import (
     PAD,
     build_vocab,
     ctc_greedy_decode,

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.config.suite import load_suite
 from harness.data.prepare import prepare_suite
-from harness.spec import load_suite
 
 SUITE = """\
 suite: bench-prepare

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.data.synth import build_corpus
+from harness.synth.corpus import build_corpus
 
 TARGET_HOURS, TARGET_SECONDS = 5.0, 120.0
 

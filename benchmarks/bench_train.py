@@ -1,4 +1,4 @@
-"""Training throughput: harness.train against transformers' Trainer with the reference recipe.
+"""Training throughput: harness.train.loop against transformers' Trainer with the reference recipe.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_train.py [--minutes 10] [--epochs 3]
 
@@ -6,7 +6,7 @@ Both train the tiny preset (same seed, so the same initial weights; feature enco
 with the same lr, betas, warmup, linear decay and clipping) on the same espeak-ng utterances for
 the same number of epochs, hence the same audio seconds:
 
-- (a) harness.train.train: duration-bucketed batches capped at --batch-seconds of padded audio.
+- (a) harness.train.loop.train: duration-bucketed batches capped at --batch-seconds of padded audio.
 - (b) transformers.Trainer with the reference recipe ("fine-tune wav2vec2 on TIMIT" blog, in
   today's API): DataCollatorCTCWithPadding (processor.pad for the audio, processor.pad(labels=)
   for the targets, padding -> -100) and train_sampling_strategy="group_by_length" (transformers
@@ -45,11 +45,11 @@ from accelerate.utils import set_seed  # noqa: E402
 from transformers import Trainer, TrainingArguments, Wav2Vec2Processor  # noqa: E402
 from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
 
-from harness.batching import DurationBatchSampler  # noqa: E402
-from harness.model import build_model  # noqa: E402
-from harness.settings import RunSpec  # noqa: E402
-from harness.train import train  # noqa: E402
-from harness.vocab import PAD  # noqa: E402
+from harness.config.settings import RunSpec  # noqa: E402
+from harness.data.batching import DurationBatchSampler  # noqa: E402
+from harness.model.build import build_model  # noqa: E402
+from harness.text.vocab import PAD  # noqa: E402
+from harness.train.loop import train  # noqa: E402
 from tests.train_fixtures import SAMPLE_RATE, make_processor, make_split, sentences  # noqa: E402
 
 WARMUP_STEPS = 10
@@ -106,7 +106,7 @@ class DataCollatorCTCWithPadding:
 
 
 def ours(prepared, spec: RunSpec, workdir: Path) -> dict:
-    """harness.train on `prepared`; wall seconds, audio seen, padding, updates, last losses."""
+    """harness.train.loop on `prepared`; wall seconds, audio seen, padding, updates, last losses."""
     start = time.perf_counter()
     summary = train(spec, prepared, workdir / "ours")
     seconds = time.perf_counter() - start
@@ -215,7 +215,7 @@ def main() -> None:
         theirs = trainer_recipe(prepared, spec, batch_size, workdir)
         mine = ours(prepared, spec, workdir)
 
-    rows = [("(a) harness.train", mine), ("(b) Trainer + recipe collator", theirs)]
+    rows = [("(a) harness.train.loop", mine), ("(b) Trainer + recipe collator", theirs)]
     print(f"{'':32} {'audio s':>8} {'wall s':>7} {'audio-s/s':>9} {'padding':>8} "
           f"{'updates':>7} {'last loss':>9}")
     for name, row in rows:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.runner import RunOptions, run_suite, suite_store
-from harness.spec import load_suite
+from harness.config.suite import load_suite
+from harness.run.runner import RunOptions, run_suite, suite_store
 
 
 def run(suite_file: str | Path, runs_root: str | Path = "runs", **options) -> pd.DataFrame:

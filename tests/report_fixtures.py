@@ -11,7 +11,7 @@ The suite (one_at_a_time, 6 runs) is built so its report has known numbers:
     freeze=none     not run    -                                     train log up to step 20
 
 Predictions are scored by harness.scoring.score_run_dir and records are made by
-harness.record.run_record, so the report reads exactly what `harness run` stores.
+harness.run.record.run_record, so the report reads exactly what `harness run` stores.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from unittest import mock
 
 import yaml
 
-from harness.record import run_record
+from harness.config.suite import Suite, load_suite
+from harness.run.record import run_record
+from harness.run.store import SuiteStore
 from harness.scoring import score_run_dir
-from harness.spec import Suite, load_suite
-from harness.store import SuiteStore
 
 N_UTTERANCES, WORDS_PER_UTTERANCE, N_SPEAKERS = 48, 8, 6
 N_WORDS = N_UTTERANCES * WORDS_PER_UTTERANCE  # 384
@@ -141,7 +141,7 @@ def write_predictions(run_dir: Path, errors: str) -> None:
 
 
 def write_train_log(run_dir: Path, last_step: int, scale: float) -> None:
-    """A train_log.jsonl like harness.train writes: a loss line every 10 steps, a dev line."""
+    """A train_log.jsonl like harness.train.loop writes: a loss line every 10 steps, a dev line."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"step": step, "loss": scale * math.exp(-step / 40) + 0.5, "lr": 1e-3,
                          "grad_norm": 1.0, "audio_seconds_per_s": 25.0,
@@ -153,7 +153,7 @@ def write_train_log(run_dir: Path, last_step: int, scale: float) -> None:
 
 
 def train_summary(plan: dict) -> dict:
-    """The training summary of harness.train._finish, with the planned figures."""
+    """The training summary of harness.train.loop._finish, with the planned figures."""
     return {"steps": 100, "epochs": 3.2, "train_seconds": plan["train_seconds"],
             "audio_seconds_seen": plan["train_seconds"] * plan["speed"],
             "audio_seconds_per_s": plan["speed"], "final_loss": 0.6,
@@ -184,8 +184,8 @@ def build_finished_suite(directory: Path, suite_data: dict = SUITE, plan_by_slug
     store = SuiteStore(runs_root / suite.name)
     by_slug = {run.slug: run for run in suite.runs}
     assert set(plan_by_slug) <= set(by_slug), sorted(by_slug)
-    with mock.patch("harness.record.hardware", lambda: HARDWARE), \
-            mock.patch("harness.record.git_state", lambda: GIT):
+    with mock.patch("harness.run.record.hardware", lambda: HARDWARE), \
+            mock.patch("harness.run.record.git_state", lambda: GIT):
         for slug, plan in plan_by_slug.items():
             run = by_slug[slug]
             run_dir = store.run_dir(run.id)

@@ -94,7 +94,7 @@ VOCAB_CHARS = st.one_of(
 @st.composite
 def vocab_and_text(draw, max_chars: int = 12, max_len: int = 30) -> tuple[dict, str]:
     """A vocabulary built from drawn training characters, and a text over that vocabulary."""
-    from harness.vocab import build_vocab
+    from harness.text.vocab import build_vocab
 
     chars = draw(st.lists(VOCAB_CHARS, min_size=1, max_size=max_chars, unique=True))
     vocab = build_vocab(["".join(chars)])
@@ -234,7 +234,7 @@ def comparisons(draw) -> Comparison:
     return Comparison(sides[0], comparator, sides[1])
 
 
-# --- the sentence generator (harness.data.sentences) -----------------------------------------
+# --- the sentence generator (harness.synth.sentences) -----------------------------------------
 
 seeds = st.integers(min_value=0, max_value=2**32)
 streams = st.sampled_from(["main/train", "main/test", "standin/train", "x"])

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.batching import DurationBatchSampler, collate, cut_batches
+from harness.data.batching import DurationBatchSampler, collate, cut_batches
 from tests.strategies import utterance_durations
 
 

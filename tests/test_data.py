@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.config.settings import RunSpec
 from harness.data.prepare import is_prepared, prepare
 from harness.errors import UserError
-from harness.settings import RunSpec
 from tests.data_fixtures import (
     TRAIN_SENTENCES,
     common_voice_like,

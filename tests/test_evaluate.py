@@ -1,4 +1,5 @@
-"""harness.evaluate: batched CTC decoding equals decoding each utterance alone; predictions.jsonl.
+"""harness.decode.predict: batched CTC decoding equals decoding each utterance alone;
+predictions.jsonl.
 
 Models are randomly initialized from configs (seeded) and fed seeded noise, so every hypothesis
 is deterministic. The CTC head is widened (std 0.5 instead of 0.02) so that the argmax moves from
@@ -23,9 +24,9 @@ from transformers import (
     WavLMConfig,
 )
 
-from harness.batching import collate
-from harness.errors import UserError
-from harness.evaluate import (
+from harness.config.settings import ModelSpec
+from harness.data.batching import collate
+from harness.decode.predict import (
     ATTENTION_MASK,
     EQUAL_LENGTHS,
     MASKED_GROUP_NORM,
@@ -35,10 +36,10 @@ from harness.evaluate import (
     predict,
     write_predictions,
 )
-from harness.model import PRESETS, build_model
+from harness.errors import UserError
+from harness.model.build import PRESETS, build_model
 from harness.scoring.records import load_predictions
-from harness.settings import ModelSpec
-from harness.vocab import PAD, build_vocab, ctc_greedy_decode, make_processor
+from harness.text.vocab import PAD, build_vocab, ctc_greedy_decode, make_processor
 
 RATE = 16000
 VOCAB = build_vocab(["the quick brown fox jumps over a lazy dog's back"])

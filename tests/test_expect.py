@@ -8,6 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.config.suite import SpecError, load_suite
 from harness.expect import (
     ERROR,
     FAILED,
@@ -19,8 +20,7 @@ from harness.expect import (
     parse_expression,
 )
 from harness.expect.parse import Comparison, MetricRef, Number, Selector
-from harness.spec import SpecError, load_suite
-from harness.store import SuiteStore
+from harness.run.store import SuiteStore
 from tests import report_fixtures as fx
 from tests.strategies import comparisons
 
@@ -227,7 +227,7 @@ def test_format_lists_each_expectation_under_a_count(finished):
         in text
 
 
-# --- in suite files (harness.spec calls parse_expectations) ----------------------------------
+# --- in suite files (harness.config.suite calls parse_expectations) ---------------------------
 
 
 def write_suite(tmp_path, expect) -> object:

@@ -6,7 +6,9 @@ import pytest
 import torch
 from hypothesis import given
 
-from harness.freezing import (
+from harness.config.settings import ModelSpec, TrainSpec
+from harness.model.build import build_model
+from harness.model.freezing import (
     FreezePolicy,
     apply_policy,
     drop_frozen_grads,
@@ -14,8 +16,6 @@ from harness.freezing import (
     parts,
     trainable_mask,
 )
-from harness.model import build_model
-from harness.settings import ModelSpec, TrainSpec
 from tests.strategies import freeze_policies
 
 VOCAB = 12

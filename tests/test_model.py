@@ -17,10 +17,10 @@ from transformers import (
     WavLMModel,
 )
 
+from harness.config.settings import ModelSpec
 from harness.errors import UserError
-from harness.freezing import FreezePolicy, apply_policy
-from harness.model import PRESETS, build_model, parameter_counts
-from harness.settings import ModelSpec
+from harness.model.build import PRESETS, build_model, parameter_counts
+from harness.model.freezing import FreezePolicy, apply_policy
 
 
 def test_tiny_preset_has_the_documented_shape():

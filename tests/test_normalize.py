@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import UserError
-from harness.normalize import (
+from harness.text.normalize import (
     RULE_SET_NAMES,
     RULES,
     RuleSet,
@@ -153,7 +153,7 @@ def test_version_depends_on_rules_and_name():
 def test_versions_are_stable_across_processes():
     """A fresh interpreter (another hash seed) computes the same versions."""
     code = (
-        "from harness.normalize import RULE_SET_NAMES, get_rule_set;"
+        "from harness.text.normalize import RULE_SET_NAMES, get_rule_set;"
         "print(' '.join(get_rule_set(n).version for n in RULE_SET_NAMES))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

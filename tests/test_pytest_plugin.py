@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness import faults
-from harness.spec import load_suite
-from harness.store import SuiteStore
+from harness.config.suite import load_suite
+from harness.run.store import SuiteStore
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.integration
@@ -53,11 +53,11 @@ def pipeline_imported():
     import concurrent.futures.process  # noqa: F401  (synthesis pickles its worker function)
 
     import harness.data.prepare  # noqa: F401
-    import harness.data.synth  # noqa: F401
-    import harness.evaluate  # noqa: F401
-    import harness.execute  # noqa: F401
+    import harness.decode.predict  # noqa: F401
     import harness.report  # noqa: F401
-    import harness.train  # noqa: F401
+    import harness.run.execute  # noqa: F401
+    import harness.synth.corpus  # noqa: F401
+    import harness.train.loop  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from harness import faults
-from harness.runner import RunOptions, run_suite, suite_store
-from harness.spec import load_suite
-from harness.status import render_status
+from harness.config.suite import load_suite
+from harness.run.runner import RunOptions, run_suite, suite_store
+from harness.run.status import render_status
 
 pytestmark = pytest.mark.integration
 

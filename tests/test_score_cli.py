@@ -1,6 +1,6 @@
 """`harness score RUN_DIR --text ...` end to end: predictions.jsonl -> scores.json, exit codes.
 
-Runs through harness.cli.main, as the console script does.
+Runs through harness.cli, as the console script does.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from harness import cli
-from harness.evaluate import predict, write_predictions
-from harness.model import build_model
-from harness.normalize import get_rule_set, normalize
-from harness.settings import ModelSpec
-from harness.vocab import PAD, build_vocab, make_processor
+from harness.config.settings import ModelSpec
+from harness.decode.predict import predict, write_predictions
+from harness.model.build import build_model
+from harness.text.normalize import get_rule_set, normalize
+from harness.text.vocab import PAD, build_vocab, make_processor
 
 # Hand-counted: blog keeps "don't" and accents, whisper expands "don't" and strips accents.
 #   blog:    the cat sat | don't stop  | naïve café   -> H 2+1+0, S 1+1+2, I 0+1+0, N 3+2+2 = 7

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import UserError
-from harness.normalize import RULE_SET_NAMES, get_rule_set
 from harness.scoring import (
     count_edits,
     load_predictions,
@@ -21,6 +20,7 @@ from harness.scoring import (
     top_errors,
 )
 from harness.scoring.counts import canonical
+from harness.text.normalize import RULE_SET_NAMES, get_rule_set
 from tests.strategies import prediction_records, transcripts
 
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -420,7 +420,7 @@ def score_parser():
     """An argparse parser with only `harness score` on it."""
     import argparse
 
-    from harness.scoring_cli import add_score_command
+    from harness.cli.score import add_score_command
 
     parser = argparse.ArgumentParser(prog="harness")
     add_score_command(parser.add_subparsers(dest="command", required=True))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from harness.cli import main
-from harness.model import build_model
-from harness.settings import ModelSpec
-from harness.standin import CARD, SUMMARY
+from harness.config.settings import ModelSpec
+from harness.model.build import build_model
+from harness.run.standin import CARD, SUMMARY
 
 
 def test_standin_command_builds_a_loadable_checkpoint(tmp_path, capsys):

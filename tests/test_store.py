@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness.errors import UserError
-from harness.store import HOLDER, SuiteStore
+from harness.run.store import HOLDER, SuiteStore
 
 
 def test_put_replaces_a_run_and_keeps_the_others(tmp_path):
@@ -51,7 +51,7 @@ def test_lock_of_a_killed_runner_is_stale(tmp_path):
     """A runner killed with SIGKILL leaves no lock that blocks the next one."""
     script = textwrap.dedent(f"""
         import time
-        from harness.store import SuiteStore
+        from harness.run.store import SuiteStore
         with SuiteStore({str(tmp_path)!r}).exclusive():
             print("held", flush=True)
             time.sleep(60)
@@ -79,7 +79,7 @@ def test_lock_of_a_killed_runner_is_stale(tmp_path):
 
 
 def test_status_names_a_flag_without_dumping_its_evidence():
-    from harness.status import _flag_text
+    from harness.run.status import _flag_text
 
     flag = {"name": "empty_hypotheses", "examples": [{"hypothesis": "", "reference": "a b"}]}
     assert _flag_text(flag) == "empty_hypotheses"

@@ -17,8 +17,12 @@ import pytest
 import soundfile
 from hypothesis import given, settings
 
-from harness.data import synth, voices
-from harness.data.sentences import (
+from harness.cli.synth import add_arguments, run_synth
+from harness.errors import UserError
+from harness.synth import corpus as synth
+from harness.synth import voices
+from harness.synth.corpus import SPLITS, build_corpus
+from harness.synth.sentences import (
     ALLOWED,
     LEXICONS,
     MAX_WORDS,
@@ -29,10 +33,7 @@ from harness.data.sentences import (
     sentence_bucket,
     sentence_stream,
 )
-from harness.data.synth import SPLITS, build_corpus
-from harness.data.synth_cli import add_arguments, run_synth
-from harness.data.voices import POOLS
-from harness.errors import UserError
+from harness.synth.voices import POOLS
 from tests.strategies import buckets, seeds, streams
 
 TRAIN_SECONDS, TEST_SECONDS = 40.0, 20.0

@@ -24,17 +24,17 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 from transformers import AutoModelForCTC, Wav2Vec2Processor
 
-import harness.train
+import harness.train.loop
 from harness import faults
-from harness.batching import DurationBatchSampler
-from harness.checkpoint import LOG_FILE, STATE_FILE
-from harness.freezing import parts
-from harness.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag, dev_evaluate
-from harness.model import build_model
-from harness.schedule import lr_multiplier
-from harness.settings import RunSpec
-from harness.train import MODEL_DIR, SUMMARY_FILE, train
-from harness.vocab import PAD
+from harness.config.settings import RunSpec
+from harness.data.batching import DurationBatchSampler
+from harness.model.build import build_model
+from harness.model.freezing import parts
+from harness.text.vocab import PAD
+from harness.train.checkpoint import LOG_FILE, STATE_FILE
+from harness.train.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag, dev_evaluate
+from harness.train.loop import MODEL_DIR, SUMMARY_FILE, train
+from harness.train.schedule import lr_multiplier
 from tests.train_fixtures import make_prepared, save_prepared
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def finished(prepared, tmp_path_factory):
     """One uninterrupted run: (run dir, summary, progress records, steps checkpointed at)."""
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
     saved_at: list[int] = []
-    original = harness.train.save_checkpoint
+    original = harness.train.loop.save_checkpoint
 
     def spy(accelerator, directory, state):
         saved_at.append(state["step"])
@@ -76,7 +76,7 @@ def finished(prepared, tmp_path_factory):
 
     records: list[dict] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness.train, "save_checkpoint", spy)
+        patch.setattr(harness.train.loop, "save_checkpoint", spy)
         summary = train(RunSpec.model_validate(SPEC), prepared, run_dir, records.append)
     return run_dir, summary, records, saved_at
 
@@ -98,7 +98,7 @@ def initial_model(prepared):
 
 
 def digest(model: torch.nn.Module) -> str:
-    """The weights digest as harness.train computes it (names sorted, raw bytes)."""
+    """The weights digest as harness.train.loop computes it (names sorted, raw bytes)."""
     hasher = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         hasher.update(name.encode())
@@ -239,7 +239,7 @@ def test_finished_run_is_returned_without_training_again(finished, prepared, mon
     def no_setup(*args, **kwargs):
         raise AssertionError("a finished run was set up for training again")
 
-    monkeypatch.setattr(harness.train, "_setup", no_setup)
+    monkeypatch.setattr(harness.train.loop, "_setup", no_setup)
     again = train(RunSpec.model_validate(SPEC), prepared, run_dir)
     assert again == json.loads(json.dumps(summary))
     assert (run_dir / LOG_FILE).read_bytes() == log

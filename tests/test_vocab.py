@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.normalize import RULE_SET_NAMES, get_rule_set
-from harness.vocab import (
+from harness.text.normalize import RULE_SET_NAMES, get_rule_set
+from harness.text.vocab import (
     PAD,
     UNK,
     WORD_DELIMITER,

@@ -20,8 +20,8 @@ import soundfile
 import soxr
 from transformers import Wav2Vec2Processor
 
-from harness.vocab import build_vocab, encode
-from harness.vocab import make_processor as vocab_processor
+from harness.text.vocab import build_vocab, encode
+from harness.text.vocab import make_processor as vocab_processor
 
 SAMPLE_RATE = 16000
 WORDS = (
@@ -47,7 +47,7 @@ class FakePrepared:
 
 def make_processor(texts: list[str], attention_mask: bool = False
                    ) -> tuple[Wav2Vec2Processor, dict[str, int]]:
-    """The real vocabulary of `texts` ([PAD] = 0, [UNK], `|`) and processor (harness.vocab)."""
+    """The real vocabulary of `texts` ([PAD] = 0, [UNK], `|`) and processor (harness.text.vocab)."""
     vocab = build_vocab(texts)
     return vocab_processor(vocab, return_attention_mask=attention_mask), vocab
 
@@ -162,14 +162,14 @@ def main(argv: list[str]) -> None:
     """
     import os
 
-    from harness.settings import RunSpec
-    from harness.train import train
+    from harness.config.settings import RunSpec
+    from harness.train.loop import train
 
     prepared = load_prepared(Path(argv[0]))
     spec = RunSpec.model_validate(json.loads(argv[2]))
     summary = train(spec, prepared, Path(argv[1]))
     if len(argv) > 3:
-        from harness.batching import DurationBatchSampler
+        from harness.data.batching import DurationBatchSampler
 
         rank = int(os.environ.get("RANK", "0"))
         world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,6 +1,6 @@
 """Data: sources (hub, local, synthetic), nested labeled subsets by audio time, a keyed cache.
 
 The entry points are `harness.data.prepare.prepare` (one run's data) and `prepare_suite`
-(every distinct dataset of a suite, once); `harness.data.synth.build_corpus` makes the offline
+(every distinct dataset of a suite, once); `harness.synth.corpus.build_corpus` makes the offline
 espeak-ng corpus.
 """

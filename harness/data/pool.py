@@ -18,6 +18,7 @@ import numpy as np
 from datasets.arrow_writer import ArrowWriter
 
 from harness import faults
+from harness.config.settings import DataSpec
 from harness.data.audio import (
     RECEPTIVE_FIELD,
     AudioError,
@@ -28,8 +29,7 @@ from harness.data.audio import (
     zero_mean_unit_variance,
 )
 from harness.data.sources import RawUtterance
-from harness.normalize import RuleSet
-from harness.settings import DataSpec
+from harness.text.normalize import RuleSet
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),

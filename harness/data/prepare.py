@@ -23,14 +23,14 @@ from typing import Any
 import datasets
 import numpy as np
 
+from harness.config.durations import format_duration
+from harness.config.settings import RunSpec
 from harness.data.cache import building, content_hash, locked, read_json, write_json
 from harness.data.pool import overlap_problems, speaker_order, write_split
 from harness.data.sources import open_source, synthetic_corpus_dir
-from harness.durations import format_duration
 from harness.errors import UserError
-from harness.normalize import get_rule_set
-from harness.settings import RunSpec
-from harness.vocab import build_vocab, encode, make_processor, oov_audit
+from harness.text.normalize import get_rule_set
+from harness.text.vocab import build_vocab, encode, make_processor, oov_audit
 
 POOL_FORMAT = 1
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import datasets
 
+from harness.config.settings import DataSpec
 from harness.data.audio import AudioRef
 from harness.data.cache import content_hash
 from harness.data.schemas import column_map, resolve_columns
 from harness.errors import UserError
-from harness.settings import DataSpec
 
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
 
@@ -249,8 +249,8 @@ def _saved_dataset(spec: DataSpec, path: Path) -> DatasetSource:
 
 def synthetic_corpus_dir(spec: DataSpec, cache_root: Path) -> Path:
     """Where the synthetic corpus of these settings lives in the cache."""
-    from harness.data.synth import VERSION as SYNTH_VERSION
-    from harness.data.voices import POOLS
+    from harness.synth.corpus import VERSION as SYNTH_VERSION
+    from harness.synth.voices import POOLS
 
     synth = spec.synth
     pool = POOLS[synth.voices]
@@ -263,7 +263,7 @@ def synthetic_corpus_dir(spec: DataSpec, cache_root: Path) -> Path:
 
 
 def _synthetic_source(spec: DataSpec, cache_root: Path) -> ManifestSource:
-    from harness.data.synth import build_corpus
+    from harness.synth.corpus import build_corpus
 
     synth = spec.synth
     out = synthetic_corpus_dir(spec, cache_root)

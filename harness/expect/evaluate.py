@@ -50,7 +50,7 @@ def format_expectations(rows: Sequence[dict]) -> str:
 
 class _Checker:
     def __init__(self, records_by_id: dict, suite, runs_root: Path):
-        from harness.store import SuiteStore
+        from harness.run.store import SuiteStore
 
         self.records = records_by_id
         self.store = SuiteStore(runs_root / suite.name)
@@ -175,7 +175,7 @@ class _Checker:
 
 def check_suite(suite, runs_root: Path) -> list[dict]:
     """The suite's expectations checked against its stored records (empty when it has none)."""
-    from harness.runner import suite_store
+    from harness.run.runner import suite_store
 
     records = suite_store(suite, runs_root).records_by_id()
     return check_expectations(suite.expectations, records, suite, runs_root)

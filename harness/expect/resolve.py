@@ -81,9 +81,10 @@ class _Problem(Exception):
 def parse_expectations(raw: Any, runs: Sequence) -> tuple[list[Expectation], list[tuple]]:
     """The suite's `expect:` list -> (expectations, problems as (key path, message)).
 
-    `runs` are the suite's runs, baseline first (harness.spec.Run). Problems name their entry by
-    key path, e.g. (("expect", 2), "'wre < 0.3': unknown metric 'wre' (did you mean 'wer'?)"),
-    so the suite loader can give file, line and dotted key like every other spec problem.
+    `runs` are the suite's runs, baseline first (harness.config.suite.Run). Problems name their
+    entry by key path, e.g.
+    (("expect", 2), "'wre < 0.3': unknown metric 'wre' (did you mean 'wer'?)"), so the loader
+    can give file, line and dotted key like every other spec problem.
     """
     if raw is None or not runs:  # no runs: the suite's own problems say why
         return [], []
@@ -111,7 +112,7 @@ class _Resolver:
     """Resolves parsed expectations against one suite's runs (dumps and lookups cached)."""
 
     def __init__(self, runs: list):
-        from harness.settings import field_paths
+        from harness.config.settings import field_paths
 
         self.runs = runs
         self.paths = field_paths()
@@ -200,7 +201,9 @@ class _Resolver:
 
     def shown(self, run, path: str) -> set[str]:
         """How a run's value of a setting can read: as the suite wrote it, and as it parsed."""
-        from harness.spec import display_value  # here: harness.spec imports this package
+        from harness.config.suite import (
+            display_value,  # here: harness.config.suite imports this package
+        )
 
         shown = {display_value(_at(self.dumps[run.id], path), path)}
         shown |= {display_value(value, key) for key, value in run.changes if key == path}

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.normalize import get_rule_set
 from harness.report.load import RunResult, SuiteResults
 from harness.scoring.counts import align
+from harness.text.normalize import get_rule_set
 
 KIND_ORDER = {"substitution": 0, "deletion": 1, "insertion": 2}
 

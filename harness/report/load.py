@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from harness.config.suite import Run, Suite
 from harness.errors import UserError
+from harness.run.store import SuiteStore
 from harness.scoring import PREDICTIONS_FILE, load_predictions
-from harness.spec import Run, Suite
-from harness.store import SuiteStore
 
 LOG_FILE = "train_log.jsonl"
 FINISHED, FLAGGED, FAILED, NOT_RUN = "finished", "flagged", "failed", "not run"

@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.provenance import describe_hardware
+from harness.config.suite import Suite
+from harness.files import write_text_atomic
 from harness.report import data as data_section
 from harness.report.compare import differences, paired_settings
 from harness.report.examples import best_run, examples, top_errors_table
@@ -27,8 +28,7 @@ from harness.report.tables import (
     percent,
     status_table,
 )
-from harness.spec import Suite
-from harness.store import write_text_atomic
+from harness.run.provenance import describe_hardware
 
 
 def write_report(suite: Suite, runs_root: Path, reports_root: Path, command: str | None = None,

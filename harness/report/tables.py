@@ -13,11 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from harness.durations import format_duration, parse_duration
+from harness.config.durations import format_duration, parse_duration
+from harness.config.settings import field_paths
+from harness.config.suite import Run, Suite, display_value
 from harness.report.compare import Difference
 from harness.report.load import FAILED, FLAGGED, NOT_RUN, RunResult, SuiteResults
-from harness.settings import field_paths
-from harness.spec import Run, Suite, display_value
 
 MAX_REASON_CHARS = 400  # a traceback-sized reason is cut here; error.txt keeps the whole of it
 

@@ -1,7 +1,7 @@
 """Reading predictions.jsonl: every malformed record is reported with its file:line or index.
 
 A prediction record is {"id", "speaker", "duration", "reference", "hypothesis"} with raw,
-un-normalized texts (written by harness/evaluate.py). `speaker` may be null where a corpus has
+un-normalized texts (written by harness/decode/predict.py). `speaker` may be null where a corpus has
 none; ids are unique within a run.
 """
 

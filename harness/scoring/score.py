@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import UserError
+from harness.files import write_json_atomic
 from harness.scoring import bootstrap
 from harness.scoring.counts import EditCounts, align, canonical, count_edits, error_tallies
 from harness.scoring.records import check_records, load_predictions
-from harness.store import write_json_atomic
 
 PREDICTIONS_FILE = "predictions.jsonl"
 SCORES_FILE = "scores.json"
@@ -28,7 +28,7 @@ METRICS = ("wer", "cer")
 
 def get_rule_set(name: str):
     """The named normalization rule set; an unknown name is a UserError listing the known ones."""
-    from harness.normalize import get_rule_set as lookup
+    from harness.text.normalize import get_rule_set as lookup
 
     try:
         return lookup(name)

@@ -1,0 +1,26 @@
+"""`harness plan`: the runs a suite expands to, and how many datasets it will prepare."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from harness.config.suite import Suite, display_value
+
+
+def plan_rows(suite: Suite) -> list[dict[str, str]]:
+    """One row per run: id, slug, what differs from the baseline, its dataset key."""
+    rows = []
+    for run in suite.runs:
+        changes = ", ".join(f"{key}={display_value(value, key)}" for key, value in run.changes)
+        rows.append({"run id": run.id, "run": run.slug, "differs from baseline": changes or "-",
+                     "dataset": run.data_key})
+    return rows
+
+
+def render_plan(suite: Suite) -> str:
+    """The plan as text: a header line, the run table, the count of distinct datasets."""
+    datasets = len(suite.data_keys())
+    header = (f"suite {suite.name} ({suite.path}): {len(suite.runs)} runs, mode {suite.mode}, "
+              f"baseline {suite.baseline.id}")
+    table = tabulate(plan_rows(suite), headers="keys", tablefmt="github")
+    return f"{header}\n\n{table}\n\n{datasets} distinct prepared dataset(s) needed"

@@ -1,0 +1,326 @@
+"""Every setting of a run, declared once, typed, with a one-line description.
+
+A run spec has five sections: data, model, train, text, eval. Fields marked
+`affects_results=False` (logging cadence, decoding batch size, which rule sets to score with)
+are left out of the run id, so changing them never retrains anything.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from harness.config.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _labeled_duration(value: Any) -> Any:
+    """'all' (or empty) means the whole training pool; anything else is a duration."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    return parse_duration(value)
+
+
+LabeledDuration = Annotated[float | None, BeforeValidator(_labeled_duration)]
+
+_FREEZE = re.compile(r"^(feature_encoder|none|encoder_for_steps:\d+|layers:\d+)$")
+
+
+def setting(default: Any, description: str, *, affects_results: bool = True, **bounds: Any) -> Any:
+    """A declared setting: default, one-line description, bounds (ge/gt/le), result relevance."""
+    return Field(
+        default,
+        description=description,
+        json_schema_extra={"affects_results": affects_results},
+        **bounds,
+    )
+
+
+class Section(BaseModel):
+    """A frozen settings section; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthSpec(Section):
+    """The offline synthetic English corpus (espeak-ng)."""
+
+    train: Duration = setting(3600.0, "audio time of the synthetic training pool (e.g. 1h)")
+    test: Duration = setting(
+        600.0, "audio time of the held-out test set (sentences never trained on)"
+    )
+    seed: int = setting(0, "seed for sentences, voices and speaking rates", ge=0)
+    test_voices: Literal["same", "held_out"] = setting(
+        "same", "test speakers: the training voices, or voices never heard in training"
+    )
+    voices: Literal["main", "standin"] = setting(
+        "main", "voice pool: main (the suites' speakers) or standin (disjoint voices and "
+        "sentences, used to build the stand-in pretrained checkpoint)"
+    )
+
+
+class DataSpec(Section):
+    """Where the audio comes from and which part of it a run trains and tests on."""
+
+    source: Literal["synthetic", "hf", "local"] = setting(
+        "synthetic",
+        "synthetic (espeak-ng corpus), hf (a hub dataset) or local (a directory/manifest)",
+    )
+    name: str | None = setting(None, "hub dataset name, e.g. timit_asr (source: hf)")
+    config: str | None = setting(None, "hub dataset configuration, e.g. clean (source: hf)")
+    data_dir: str | None = setting(None, "local data directory the hub dataset needs (TIMIT)")
+    path: str | None = setting(
+        None, "local dataset: save_to_disk directory, audiofolder, or CSV/JSONL manifest"
+    )
+    schema_name: Literal["timit", "librispeech", "common_voice", "generic"] = Field(
+        "generic",
+        alias="schema",
+        description="column layout of the source: timit, librispeech, common_voice or generic",
+        json_schema_extra={"affects_results": True},
+    )
+    columns: dict[str, str] = setting(
+        {}, "column overrides: {audio, text, speaker, id} -> the source's column names"
+    )
+    train_split: str = setting("train", "split holding the labeled training pool")
+    test_split: str = setting("test", "split scored at the end of each run")
+    dev_split: str | None = setting(
+        None, "split monitored during training (default: a slice of the test split, never the pool)"
+    )
+    dev_utterances: int = setting(
+        64, "utterances monitored during training", affects_results=False, ge=1
+    )
+    labeled: LabeledDuration = setting(
+        None, "labeled audio time drawn from the pool (10min, 1h, 5h), or all of it"
+    )
+    subset_seed: int = setting(
+        0, "seed of the pool order whose prefixes are the nested subsets", ge=0
+    )
+    balance_speakers: bool = setting(False, "interleave speakers in the pool order")
+    min_seconds: float = setting(0.0, "drop utterances shorter than this (after resampling)", ge=0)
+    max_seconds: float = setting(20.0, "drop utterances longer than this", gt=0)
+    test_max_utterances: int | None = setting(None, "score only the first N test utterances", ge=1)
+    sample_rate: int = setting(
+        16000, "feature extractor sampling rate; audio is resampled to it", gt=0
+    )
+    normalize_audio: bool = setting(
+        True, "zero-mean unit-variance per utterance, as the extractor does"
+    )
+    synth: SynthSpec = setting(SynthSpec(), "synthetic corpus settings (source: synthetic)")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _source_needs_location(self) -> DataSpec:
+        if self.source == "hf" and not self.name:
+            raise ValueError("source: hf needs data.name (a hub dataset name)")
+        if self.source == "local" and not self.path:
+            raise ValueError("source: local needs data.path")
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError("data.min_seconds must be below data.max_seconds")
+        return self
+
+
+class ModelSpec(Section):
+    """The encoder to fine-tune: a named checkpoint or a preset built from a config."""
+
+    name_or_path: str | None = setting(
+        None, "hub id or local directory of a wav2vec2-family checkpoint"
+    )
+    preset: Literal["tiny", "small"] | None = setting(
+        None, "a small wav2vec2 built from a config, for CPU runs"
+    )
+    mask_time_prob: float | None = setting(
+        0.05, "SpecAugment: share of frames masked in time", ge=0, le=1
+    )
+    mask_time_length: int | None = setting(10, "SpecAugment: frames per time mask", ge=1)
+    mask_feature_prob: float | None = setting(
+        0.0, "SpecAugment: share of channels masked", ge=0, le=1
+    )
+    mask_feature_length: int | None = setting(10, "SpecAugment: channels per channel mask", ge=1)
+    layerdrop: float | None = setting(
+        None, "probability of skipping a transformer layer (empty = checkpoint's)", ge=0, le=1
+    )
+    hidden_dropout: float | None = setting(
+        None, "dropout in the transformer (empty = checkpoint's)", ge=0, le=1
+    )
+    activation_dropout: float | None = setting(
+        None, "dropout after the feed-forward activation", ge=0, le=1
+    )
+    attention_dropout: float | None = setting(
+        None, "dropout on attention probabilities", ge=0, le=1
+    )
+    feat_proj_dropout: float | None = setting(
+        None, "dropout after the feature projection", ge=0, le=1
+    )
+    final_dropout: float | None = setting(None, "dropout before the CTC head", ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelSpec:
+        if (self.name_or_path is None) == (self.preset is None):
+            raise ValueError("give exactly one of model.name_or_path and model.preset")
+        return self
+
+
+class TrainSpec(Section):
+    """How a run fine-tunes: optimizer, schedule, batching, freezing, precision."""
+
+    lr: float = setting(1e-4, "peak learning rate of AdamW", gt=0)
+    max_steps: int | None = setting(None, "optimizer updates; give this or epochs", ge=1)
+    epochs: float | None = setting(
+        None, "passes over the labeled subset; give this or max_steps", gt=0
+    )
+    warmup_steps: int = setting(0, "linear warmup updates (linear schedule)", ge=0)
+    schedule: Literal["linear", "tri_stage", "constant"] = setting(
+        "linear", "linear warmup+decay, tri_stage warmup/hold/decay, or constant after warmup"
+    )
+    stage_ratios: tuple[float, float, float] = setting(
+        (0.1, 0.4, 0.5), "tri_stage: shares of updates spent warming up, holding and decaying"
+    )
+    final_lr_scale: float = setting(0.05, "tri_stage: final lr as a share of the peak", ge=0, le=1)
+    batch_seconds: float = setting(
+        120.0, "cap on padded audio seconds per batch (per device)", gt=0
+    )
+    max_batch_size: int | None = setting(None, "cap on utterances per batch", ge=1)
+    grad_accum: int = setting(1, "batches accumulated per update", ge=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay", ge=0)
+    adam_betas: tuple[float, float] = setting((0.9, 0.98), "AdamW betas")
+    max_grad_norm: float = setting(1.0, "gradient clipping norm", gt=0)
+    freeze: str = setting(
+        "feature_encoder",
+        "feature_encoder | none | encoder_for_steps:N (head only for N updates) | layers:K",
+    )
+    precision: Literal["auto", "no", "fp16", "bf16"] = setting(
+        "auto", "mixed precision; auto = bf16 on GPUs that have it, else fp16 on GPU, no on CPU"
+    )
+    seed: int = setting(0, "seed of initialization, batching and masking", ge=0)
+    eval_every: int = setting(
+        0, "dev evaluation every N updates (0 = at the end)", affects_results=False, ge=0
+    )
+    checkpoint_every: int = setting(
+        200, "resumable checkpoint every N updates (and at the end)", affects_results=False, ge=0
+    )
+    log_every: int = setting(
+        10, "train_log.jsonl line every N updates", affects_results=False, ge=1
+    )
+
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas_below_one(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= beta < 1 for beta in value):
+            raise ValueError(f"AdamW betas must lie in [0, 1), got {list(value)}")
+        return value
+
+    @field_validator("stage_ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(ratio < 0 for ratio in value) or abs(sum(value) - 1) > 1e-6:
+            raise ValueError(f"tri_stage ratios must be >= 0 and sum to 1, got {list(value)}")
+        return value
+
+    @field_validator("freeze")
+    @classmethod
+    def _known_freeze_policy(cls, value: str) -> str:
+        if not _FREEZE.match(value):
+            raise ValueError(
+                f"unknown freezing policy {value!r}: use feature_encoder, none, "
+                "encoder_for_steps:N or layers:K"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainSpec:
+        if (self.max_steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of train.max_steps and train.epochs")
+        return self
+
+
+class TextSpec(Section):
+    """Which normalization makes the training targets, and which ones scoring uses."""
+
+    targets: str = setting("blog", "rule set applied to transcripts before the vocabulary is built")
+    scoring: tuple[str, ...] = setting(
+        ("blog",),
+        "rule sets applied to reference and hypothesis at scoring time",
+        affects_results=False,
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _known_target_rules(cls, value: str) -> str:
+        _check_rule_set(value)
+        return value
+
+    @field_validator("scoring", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("scoring")
+    @classmethod
+    def _known_scoring_rules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("text.scoring needs at least one rule set")
+        for name in value:
+            _check_rule_set(name)
+        return value
+
+
+def _check_rule_set(name: str) -> None:
+    from harness.text.normalize import get_rule_set
+
+    get_rule_set(name)  # raises ValueError listing the available rule sets
+
+
+class EvalSpec(Section):
+    """How the test set is decoded and how sure the scores are."""
+
+    batch_seconds: float = setting(
+        160.0, "audio seconds per decoding batch", affects_results=False, gt=0
+    )
+    bootstrap: int = setting(
+        1000, "bootstrap resamples for 95% intervals", affects_results=False, ge=100
+    )
+    block: Literal["utterance", "speaker"] = setting(
+        "utterance", "bootstrap unit: utterances, or speakers as blocks", affects_results=False
+    )
+
+
+class RunSpec(Section):
+    """Everything one run needs: data, model, training, text normalization, evaluation."""
+
+    data: DataSpec = setting(DataSpec(), "where the audio comes from")
+    model: ModelSpec = setting(..., "the encoder to fine-tune")
+    train: TrainSpec = setting(..., "how to fine-tune it")
+    text: TextSpec = setting(TextSpec(), "normalization of targets and of scoring")
+    eval: EvalSpec = setting(EvalSpec(), "decoding and confidence intervals")
+
+
+def field_paths(model: type[BaseModel] = RunSpec, prefix: str = "") -> dict[str, Any]:
+    """Every dotted setting path -> its FieldInfo, e.g. 'train.lr'; the vocabulary of axes."""
+    paths: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths.update(field_paths(annotation, key + "."))
+        else:
+            paths[key] = info
+    return paths
+
+
+def result_fields(spec: RunSpec) -> dict[str, Any]:
+    """The spec as a plain dict, without the settings that cannot change results."""
+    dumped = spec.model_dump(mode="json", by_alias=True)
+    for path, info in field_paths().items():
+        extra = info.json_schema_extra or {}
+        if extra.get("affects_results", True):
+            continue
+        *parents, leaf = path.split(".")
+        node = dumped
+        for part in parents:
+            node = node[part]
+        node.pop(leaf, None)
+    return dumped

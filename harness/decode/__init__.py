@@ -1,0 +1,3 @@
+"""Decoding: exact batched forward passes over prepared utterances -> greedy CTC hypotheses ->
+predictions.jsonl.
+"""

@@ -1,0 +1,147 @@
+"""The CTC model a run fine-tunes: a named wav2vec2-family checkpoint, or a small preset.
+
+`build_model` gives every run a fresh CTC head sized to the run's vocabulary, with
+`pad_token_id` = `[PAD]` (the CTC blank), mean CTC loss and `ctc_zero_infinity` on, and applies
+the masking/dropout overrides of the run's `model` section when they are set.
+
+Presets (built from a `Wav2Vec2Config`, same code path as a checkpoint once saved):
+
+- `tiny`: conv feature encoder of 7 layers x 64 channels with group norm (the wav2vec2-base
+  layout, 320x downsampling, 20 ms frames), 4 transformer layers of width 128 (4 heads, FFN 512).
+  1.04M parameters with a 32-symbol head. On this 2-core CPU it trains at ~60 audio-s/s at
+  batch_seconds 60 (feature encoder frozen; ~50 audio-s/s with it trainable).
+  Why these sizes: a 64-channel conv leaves the CTC all-blank plateau after ~400 updates on
+  ~1 h of espeak audio (lr 1e-3, 300 warmup); 32 channels stayed on the plateau for 1,000
+  updates, and a layer-norm conv encoder was ~20x slower on this CPU.
+- `small`: 7 x 256 conv channels, 6 layers of width 256 (4 heads, FFN 1024): 5.6M parameters,
+  ~12 audio-s/s on this CPU, for longer CPU runs or a quick GPU run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCTC, PreTrainedModel, Wav2Vec2Config
+
+from harness.config.settings import ModelSpec
+from harness.errors import UserError
+
+# The base layout's conv stack (kernel 10/3/3/3/3/2/2, stride 5/2/2/2/2/2/2 = 320 samples per
+# frame); only the channel count shrinks, so frame rate and receptive field match wav2vec2-base.
+_BASE_CONV = {"conv_kernel": (10, 3, 3, 3, 3, 2, 2), "conv_stride": (5, 2, 2, 2, 2, 2, 2)}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        **_BASE_CONV,
+        "conv_dim": (64,) * 7,
+        "feat_extract_norm": "group",
+        "hidden_size": 128,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 512,
+        # A 128-tap positional conv over 20 ms frames sees 2.56 s, as in base.
+        "num_conv_pos_embeddings": 128,
+        "num_conv_pos_embedding_groups": 16,
+        # Four layers leave nothing to drop; layerdrop would also make DDP see unused layers.
+        "layerdrop": 0.0,
+    },
+    "small": {
+        **_BASE_CONV,
+        "conv_dim": (256,) * 7,
+        "feat_extract_norm": "group",
+        "hidden_size": 256,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "num_conv_pos_embeddings": 128,
+        "num_conv_pos_embedding_groups": 16,
+        "layerdrop": 0.0,
+    },
+}
+
+# ModelSpec field -> config attribute; applied only when the spec sets a value (not None).
+_OVERRIDES = (
+    "mask_time_prob",
+    "mask_time_length",
+    "mask_feature_prob",
+    "mask_feature_length",
+    "layerdrop",
+    "hidden_dropout",
+    "activation_dropout",
+    "attention_dropout",
+    "feat_proj_dropout",
+    "final_dropout",
+)
+
+
+def build_model(spec: ModelSpec, vocab_size: int, pad_token_id: int) -> PreTrainedModel:
+    """A CTC model with a fresh head of `vocab_size` outputs, from a checkpoint or a preset."""
+    if vocab_size < 2 or not 0 <= pad_token_id < vocab_size:
+        raise ValueError(f"bad vocabulary: size {vocab_size}, [PAD] id {pad_token_id}")
+    ctc = {
+        "vocab_size": vocab_size,
+        "pad_token_id": pad_token_id,
+        "ctc_loss_reduction": "mean",
+        "ctc_zero_infinity": True,
+        **config_overrides(spec),
+    }
+    if spec.preset is not None:
+        config = Wav2Vec2Config(**{**PRESETS[spec.preset], **ctc})
+        return AutoModelForCTC.from_config(config)
+    assert spec.name_or_path is not None  # ModelSpec guarantees exactly one source
+    return _from_checkpoint(spec.name_or_path, ctc)
+
+
+def config_overrides(spec: ModelSpec) -> dict[str, Any]:
+    """The masking/dropout settings the spec sets, as config attributes."""
+    return {name: getattr(spec, name) for name in _OVERRIDES if getattr(spec, name) is not None}
+
+
+def _from_checkpoint(name_or_path: str, ctc: dict[str, Any]) -> PreTrainedModel:
+    where = f"model.name_or_path {name_or_path!r}"
+    # "facebook/wav2vec2-base" is a hub id; "/data/ckpt", "./ckpt" and "~/ckpt" are paths.
+    looks_local = name_or_path.startswith(("/", ".", "~")) or os.path.exists(name_or_path)
+    if looks_local and not Path(name_or_path).expanduser().is_dir():
+        raise UserError(f"{where}: no such directory")
+    try:
+        config = AutoConfig.from_pretrained(os.path.expanduser(name_or_path), **ctc)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{where}: cannot read its config ({_first_line(error)})") from error
+    try:
+        # A checkpoint that already has a CTC head for another vocabulary: the mismatched head
+        # is dropped here and re-initialized below.
+        model = AutoModelForCTC.from_pretrained(
+            os.path.expanduser(name_or_path), config=config, ignore_mismatched_sizes=True
+        )
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(
+            f"{where}: cannot load it as a CTC model ({_first_line(error)}); "
+            "expected a wav2vec2-family checkpoint (wav2vec2, HuBERT, WavLM, data2vec-audio)"
+        ) from error
+    reset_head(model)
+    return model
+
+
+def reset_head(model: PreTrainedModel) -> None:
+    """Re-initialize the CTC head, so a checkpoint's own head (same size, other symbols) is gone."""
+    head = model.lm_head  # every *ForCTC class of the wav2vec2 family names its head so
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        head.weight.normal_(mean=0.0, std=std)
+        if head.bias is not None:
+            head.bias.zero_()
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    """Total parameters and those that currently require gradients."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,3 @@
+"""Text: normalization rule sets (scoring and targets), the character vocabulary built from
+training text only, the CTC label codec.
+"""
