@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.config.suite import load_suite
-from harness.run.runner import RunOptions, run_suite, suite_store
+from harness.run.runner import RunOptions, run_suite
+from harness.run.store import suite_store
 
 
 def run(suite_file: str | Path, runs_root: str | Path = "runs", **options) -> pd.DataFrame:

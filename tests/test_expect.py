@@ -9,17 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.config.suite import SpecError, load_suite
-from harness.expect import (
-    ERROR,
-    FAILED,
-    PASSED,
+from harness.expect.check import ERROR, FAILED, PASSED, check_expectations, format_expectations
+from harness.expect.parse import (
+    Comparison,
+    MetricRef,
+    Number,
     ParseError,
-    check_expectations,
-    format_expectations,
-    parse_expectations,
+    Selector,
     parse_expression,
 )
-from harness.expect.parse import Comparison, MetricRef, Number, Selector
+from harness.expect.resolve import parse_expectations
 from harness.run.store import SuiteStore
 from tests import report_fixtures as fx
 from tests.strategies import comparisons

@@ -18,8 +18,9 @@ import pytest
 
 from harness import faults
 from harness.config.suite import load_suite
-from harness.run.runner import RunOptions, run_suite, suite_store
+from harness.run.runner import RunOptions, run_suite
 from harness.run.status import render_status
+from harness.run.store import suite_store
 
 pytestmark = pytest.mark.integration
 

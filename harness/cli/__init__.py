@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
           f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
           f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
-    from harness.expect import FAILED, check_suite, format_expectations
+    from harness.expect.check import FAILED, check_suite, format_expectations
 
     rows = check_suite(suite, args.runs_dir)
     if rows:
@@ -91,8 +91,8 @@ def _status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     from harness.config.suite import load_suite
-    from harness.run.runner import suite_store
     from harness.run.status import render_status
+    from harness.run.store import suite_store
 
     suite = load_suite(args.suite_file)
     print(render_status(suite, suite_store(suite, args.runs_dir)))

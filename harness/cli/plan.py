@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from harness.config.suite import Suite, display_value
+from harness.config.suite import Suite
+from harness.config.values import display_value
 
 
 def plan_rows(suite: Suite) -> list[dict[str, str]]:

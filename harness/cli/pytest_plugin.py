@@ -194,7 +194,8 @@ class RunItem(_SuiteItem):
         self.add_marker("suite_run")
 
     def runtest(self) -> None:
-        from harness.run.runner import RunOptions, run_suite, suite_store
+        from harness.run.runner import RunOptions, run_suite
+        from harness.run.store import suite_store
 
         state, suite = self.state, self.entry.suite
         options = RunOptions(runs_root=state.runs_root, cache_root=state.cache_root,
@@ -227,8 +228,8 @@ class ExpectationItem(_SuiteItem):
         self.add_marker("expectation")
 
     def runtest(self) -> None:
-        from harness.expect import ERROR, PASSED, check_expectations
-        from harness.run.runner import suite_store
+        from harness.expect.check import ERROR, PASSED, check_expectations
+        from harness.run.store import suite_store
 
         state, suite = self.state, self.entry.suite
         records = suite_store(suite, state.runs_root).records_by_id()
@@ -259,8 +260,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _finish_suite(entry: _SuiteEntry, state: _Session, config: pytest.Config) -> None:
     from harness.errors import UserError
-    from harness.expect import check_expectations
-    from harness.run.runner import suite_store
+    from harness.expect.check import check_expectations
+    from harness.run.store import suite_store
 
     suite = entry.suite
     records = suite_store(suite, state.runs_root).records_by_id()
@@ -286,7 +287,7 @@ def _finish_suite(entry: _SuiteEntry, state: _Session, config: pytest.Config) ->
 
 def _main_table(suite, runs_root: Path) -> str:
     """The report's main table (markdown), or `harness status`'s table without the report."""
-    from harness.run.runner import suite_store
+    from harness.run.store import suite_store
 
     try:
         from harness.report.compare import differences
@@ -309,7 +310,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     state = terminalreporter.config.stash.get(_SESSION, None)
     if state is None:
         return
-    from harness.expect import format_expectations
+    from harness.expect.check import format_expectations
 
     for entry in state.suites.values():
         if entry.table is None:

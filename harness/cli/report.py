@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its path; a suite without results is a UserError."""
     from harness.config.suite import load_suite
-    from harness.expect import check_suite
+    from harness.expect.check import check_suite
     from harness.report import write_report
 
     suite = load_suite(args.suite_file)

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.config.settings import RunSpec, field_paths, result_fields
+from harness.config.ids import data_key, run_id
+from harness.config.settings import RunSpec, field_paths
+from harness.config.values import display_value
 from harness.config.yamlsource import YamlDocument, load_yaml
-from harness.data.cache import content_hash
 from harness.errors import UserError
-from harness.expect import parse_expectations
-from harness.run.provenance import checkpoint_fingerprint
+from harness.expect.resolve import parse_expectations
 
 SUITE_KEYS = {
     "suite": "the suite's name (reports/<suite>.md, runs/<suite>/)",
@@ -83,42 +83,6 @@ class SpecError(UserError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-def run_id(spec: RunSpec) -> str:
-    """A short stable hash of exactly the settings that affect results, and of the weights of a
-    local starting checkpoint (rebuilt in place, it must not reuse the old one's results)."""
-    fields = result_fields(spec)
-    fingerprint = checkpoint_fingerprint(spec.model.name_or_path)
-    if fingerprint is not None:
-        fields["model"]["checkpoint_sha256"] = fingerprint
-    return _short_hash(fields)
-
-
-def data_key(spec: RunSpec) -> str:
-    """A short hash of the data section and target normalization: one prepared dataset each."""
-    return _short_hash(
-        {"data": spec.data.model_dump(mode="json", by_alias=True), "targets": spec.text.targets}
-    )
-
-
-def _short_hash(payload: Any) -> str:
-    return content_hash(payload, length=10)
-
-
-def display_value(value: Any, key: str = "") -> str:
-    """How a value reads in a slug: '3e-4' stays '3e-4', True -> 'true', [a, b] -> 'a+b'."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return "all" if key.endswith("labeled") else "none"  # labeled: all = the whole pool
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "+".join(display_value(item) for item in value)
-    if isinstance(value, dict):
-        return ";".join(f"{key}:{display_value(item)}" for key, item in value.items())
-    return str(value)
 
 
 class _Problems:

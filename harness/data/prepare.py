@@ -25,10 +25,10 @@ import numpy as np
 
 from harness.config.durations import format_duration
 from harness.config.settings import RunSpec
-from harness.data.cache import building, content_hash, locked, read_json, write_json
 from harness.data.pool import overlap_problems, speaker_order, write_split
 from harness.data.sources import open_source, synthetic_corpus_dir
 from harness.errors import UserError
+from harness.files import building, content_hash, locked, read_json, write_json
 from harness.text.normalize import get_rule_set
 from harness.text.vocab import build_vocab, encode, make_processor, oov_audit
 

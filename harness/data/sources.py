@@ -19,9 +19,9 @@ import datasets
 
 from harness.config.settings import DataSpec
 from harness.data.audio import AudioRef
-from harness.data.cache import content_hash
 from harness.data.schemas import column_map, resolve_columns
 from harness.errors import UserError
+from harness.files import content_hash
 
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
 

@@ -15,37 +15,14 @@ test utterances must agree). Metrics: `wer` and `cer` (fractions; a rule set aft
 `[labeled=1h,lr=3e-4]`: the run with those values and the baseline's everywhere else (globs:
 `[lr=*]`). Bounds read `0.25` or `25%`.
 
-    parse_expression(text) -> Comparison        the grammar (parse), never eval; str() prints it
-    parse_expectations(raw, runs)               the `expect:` list against a suite (resolve)
+    parse.parse_expression(text) -> Comparison  the grammar, never eval; str() prints it
+    resolve.parse_expectations(raw, runs)       the `expect:` list against a suite's runs
         -> (expectations, problems as (key path, message))
-    check_expectations(expectations, records_by_id, suite, runs_root)
-        -> rows {expectation, status: passed|failed|error, measured}   (evaluate)
-    format_expectations(rows) -> str            for the terminal
+    check.check_expectations(expectations, records_by_id, suite, runs_root)
+        -> rows {expectation, status: passed|failed|error, measured}
+    check.format_expectations(rows) -> str      for the terminal
+
+The language (parse, resolve) is part of reading a suite file: harness.config.suite uses it, so
+it imports only harness.config's settings and values. The check reads stored results and
+scoring, so it sits above harness.run; this package's __init__ imports neither.
 """
-
-from harness.expect.evaluate import (
-    ERROR,
-    FAILED,
-    PASSED,
-    check_expectations,
-    check_suite,
-    format_expectations,
-)
-from harness.expect.parse import Comparison, ParseError, parse_expression
-from harness.expect.resolve import Expectation, RunRef, Side, parse_expectations
-
-__all__ = [
-    "ERROR",
-    "FAILED",
-    "PASSED",
-    "Comparison",
-    "Expectation",
-    "ParseError",
-    "RunRef",
-    "Side",
-    "check_expectations",
-    "check_suite",
-    "format_expectations",
-    "parse_expectations",
-    "parse_expression",
-]

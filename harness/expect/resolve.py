@@ -22,6 +22,8 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from harness.config.settings import field_paths
+from harness.config.values import display_value
 from harness.expect.parse import (
     RATE_METRICS,
     Comparison,
@@ -112,7 +114,6 @@ class _Resolver:
     """Resolves parsed expectations against one suite's runs (dumps and lookups cached)."""
 
     def __init__(self, runs: list):
-        from harness.config.settings import field_paths
 
         self.runs = runs
         self.paths = field_paths()
@@ -201,10 +202,6 @@ class _Resolver:
 
     def shown(self, run, path: str) -> set[str]:
         """How a run's value of a setting can read: as the suite wrote it, and as it parsed."""
-        from harness.config.suite import (
-            display_value,  # here: harness.config.suite imports this package
-        )
-
         shown = {display_value(_at(self.dumps[run.id], path), path)}
         shown |= {display_value(value, key) for key, value in run.changes if key == path}
         return shown

@@ -15,7 +15,8 @@ import pandas as pd
 
 from harness.config.durations import format_duration, parse_duration
 from harness.config.settings import field_paths
-from harness.config.suite import Run, Suite, display_value
+from harness.config.suite import Run, Suite
+from harness.config.values import display_value
 from harness.report.compare import Difference
 from harness.report.load import FAILED, FLAGGED, NOT_RUN, RunResult, SuiteResults
 

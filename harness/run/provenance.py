@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -41,38 +40,6 @@ def git_state() -> dict[str, object]:
     sha = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"sha": sha, "dirty": bool(status) if status is not None else None}
-
-
-# What decides a checkpoint's behaviour: its config and its weights (not a model card or logs).
-CHECKPOINT_FILES = ("config.json", "*.safetensors", "*.bin")
-
-
-def checkpoint_fingerprint(name_or_path: str | None) -> str | None:
-    """sha256 over a LOCAL checkpoint directory's config and weight files; None for a hub name.
-
-    A local checkpoint can be rebuilt in place (`harness standin --out checkpoints/...`): its
-    path alone would let a run id, and so a stored result, outlive the weights it came from.
-    """
-    if not name_or_path:
-        return None
-    directory = Path(name_or_path).expanduser()
-    if not directory.is_dir():
-        return None
-    files = sorted({file for pattern in CHECKPOINT_FILES for file in directory.glob(pattern)})
-    return _files_sha256(tuple((str(file), file.stat().st_size, file.stat().st_mtime_ns)
-                               for file in files))
-
-
-@lru_cache(maxsize=32)
-def _files_sha256(files: tuple[tuple[str, int, int], ...]) -> str:
-    """Keyed on (path, size, mtime) so that planning a 100-run suite reads the weights once."""
-    digest = hashlib.sha256()
-    for name, _, _ in files:
-        digest.update(Path(name).name.encode() + b"\0")
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def hardware() -> dict[str, object]:

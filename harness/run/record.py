@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 from harness import __version__
-from harness.config.suite import Run, Suite, display_value
+from harness.config.ids import checkpoint_fingerprint
+from harness.config.suite import Run, Suite
+from harness.config.values import display_value
 from harness.files import write_json_atomic
-from harness.run.provenance import checkpoint_fingerprint, git_state, hardware, versions
+from harness.run.provenance import git_state, hardware, versions
 
 SCHEMA = 1
 

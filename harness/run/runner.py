@@ -21,7 +21,7 @@ from harness import faults
 from harness.config.suite import Run, Suite
 from harness.errors import UserError
 from harness.run.progress import SuiteProgress
-from harness.run.store import SuiteStore
+from harness.run.store import SuiteStore, suite_store
 
 PLACEMENTS = ("sequential", "runs_per_gpu", "processes")
 
@@ -66,11 +66,6 @@ def select_runs(suite: Suite, only: tuple[str, ...]) -> list[Run]:
             raise UserError(f"--only {pattern!r} matches no run of {suite.name} ({slugs})")
         chosen += [run for run in matched if run not in chosen]
     return [run for run in suite.runs if run in chosen]
-
-
-def suite_store(suite: Suite, runs_root: Path) -> SuiteStore:
-    """The directory where a suite's runs and results live."""
-    return SuiteStore(Path(runs_root) / suite.name)
 
 
 def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:

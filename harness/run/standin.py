@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from harness.config.settings import RunSpec
-from harness.data.cache import building, locked, write_json
+from harness.files import building, locked, write_json
 from harness.run.provenance import git_state, versions
 
 DEFAULTS = {"hours": 3.0, "steps": 2000, "seed": 0}

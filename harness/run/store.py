@@ -96,3 +96,8 @@ class SuiteStore:
         except (OSError, ValueError):
             return "holder unknown (it is starting or stopping)"
         return f"harness run, pid {holder['pid']} on {holder['host']}, since {holder['since']}"
+
+
+def suite_store(suite, runs_root: Path) -> SuiteStore:
+    """The store of a suite (anything with a `name`) under `runs_root`: runs_root/<suite name>."""
+    return SuiteStore(Path(runs_root) / suite.name)

@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.config.durations import format_duration
-from harness.data.cache import building, locked, read_json, write_json
 from harness.errors import UserError
+from harness.files import building, locked, read_json, write_json
 from harness.synth.sentences import MAX_WORDS, MIN_WORDS, normalized_words, sentence_stream
 from harness.synth.voices import (
     POOLS,

@@ -175,7 +175,7 @@ class _Checker:
 
 def check_suite(suite, runs_root: Path) -> list[dict]:
     """The suite's expectations checked against its stored records (empty when it has none)."""
-    from harness.run.runner import suite_store
+    from harness.run.store import suite_store
 
     records = suite_store(suite, runs_root).records_by_id()
     return check_expectations(suite.expectations, records, suite, runs_root)
