@@ -26,22 +26,20 @@ def run(suite_file: str | Path, runs_root: str | Path = "runs", **options) -> pd
 def results(suite_file: str | Path, runs_root: str | Path = "runs") -> pd.DataFrame:
     """One row per stored run: slug, status, changes, WER/CER (+ 95% interval) per rule set."""
     suite = load_suite(suite_file)
-    records = suite_store(suite, Path(runs_root)).records_by_id()
+    records = suite_store(suite, Path(runs_root)).run_records()
     rows = []
     for run in suite.runs:
         record = records.get(run.id)
         if record is None:
             continue
-        row = {"run": run.slug, "run_id": run.id, "status": record["status"],
-               "reason": record.get("reason"), **record.get("changes", {})}
-        for name, score in ((record.get("scores") or {}).get("rule_sets") or {}).items():
+        row = {"run": run.slug, "run_id": run.id, "status": record.status,
+               "reason": record.reason, **record.raw.get("changes", {})}
+        for name in record.rule_sets:
             for metric in ("wer", "cer"):
-                row[f"{metric}[{name}]"] = score[metric]
-                interval = score.get(f"{metric}_interval") or {}
-                row[f"{metric}_low[{name}]"] = interval.get("low")
-                row[f"{metric}_high[{name}]"] = interval.get("high")
-        train = record.get("train") or {}
-        row["steps"] = train.get("steps")
-        row["audio_seconds_per_s"] = train.get("audio_seconds_per_s")
+                row[f"{metric}[{name}]"] = record.rate(name, metric)
+                row[f"{metric}_low[{name}]"], row[f"{metric}_high[{name}]"] = \
+                    record.interval(name, metric)
+        row["steps"] = record.train("steps")
+        row["audio_seconds_per_s"] = record.train("audio_seconds_per_s")
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,10 +1,10 @@
 """Expectations checked against a suite's stored results: passed, failed or error, with values.
 
 A side naming several runs must hold for each of them (for relations: each pair of different
-runs). `significantly` also needs the paired bootstrap of the two runs' predictions on the same
-test utterances (harness.scoring.paired_bootstrap, with the baseline's `eval.bootstrap`,
-`eval.block` and `train.seed`) to put the 95% interval of left - right wholly on the claimed
-side of 0. An expectation is `failed` when a value that could be measured breaks it, `error`
+runs). `significantly` also needs the paired test of the two runs' predictions on the same
+test utterances (harness.scoring.paired, with the baseline's `eval.bootstrap`, `eval.block` and
+`train.seed`, as the report's Δ column) to put the 95% interval of left - right wholly on the
+claimed side of 0. An expectation is `failed` when a value that could be measured breaks it, `error`
 when nothing breaks it but a run it needs has no value (not run, failed, not scored).
 """
 
@@ -17,9 +17,12 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.expect.parse import RATE_METRICS, Number
 from harness.expect.resolve import Expectation, RunRef, Side
+from harness.run.record import RunRecord
+from harness.run.store import SuiteStore, suite_store
+from harness.scoring import PREDICTIONS_FILE, load_predictions
+from harness.scoring.paired import LEVEL, Difference, PairedSettings, paired_difference
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
-LEVEL = 0.95
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _MAX_REASON_CHARS = 160  # a failed run's reason can be a traceback line; the record has it all
 
@@ -50,13 +53,9 @@ def format_expectations(rows: Sequence[dict]) -> str:
 
 class _Checker:
     def __init__(self, records_by_id: dict, suite, runs_root: Path):
-        from harness.run.store import SuiteStore
-
-        self.records = records_by_id
+        self.records = {run_id: RunRecord(raw) for run_id, raw in records_by_id.items()}
         self.store = SuiteStore(runs_root / suite.name)
-        baseline = suite.baseline.spec
-        self.bootstrap = {"n_boot": baseline.eval.bootstrap, "seed": baseline.train.seed,
-                          "block": baseline.eval.block, "level": LEVEL}
+        self.settings = PairedSettings.of(suite.baseline.spec)
         self.predictions: dict[str, list[dict]] = {}
         self.as_percent = False
 
@@ -115,15 +114,13 @@ class _Checker:
                 if isinstance(paired, str):
                     missing.append(f"{a.slug} vs {b.slug} ({paired})")
                     continue
-                low, high = paired["interval"]["low"], paired["interval"]["high"]
-                if comparison.comparator.startswith("<"):
-                    clear = high is not None and high < 0
-                else:
-                    clear = low is not None and low > 0
+                # paired is a - b: "a < b" needs it below 0 over the whole interval
+                clear = (paired.clearly_lower if comparison.comparator.startswith("<")
+                         else paired.clearly_higher)
                 holds = holds and clear
-                text += (f", difference {self.format(left.metric, paired['difference'], 1)}"
-                         f" [{self.format(left.metric, low, 1)}, "
-                         f"{self.format(left.metric, high, 1)}] at {LEVEL:.0%}")
+                text += (f", difference {self.format(left.metric, paired.value, 1)}"
+                         f" [{self.format(left.metric, paired.low, 1)}, "
+                         f"{self.format(left.metric, paired.high, 1)}] at {LEVEL:.0%}")
                 text += "" if clear else ", not significant"
             broken |= not holds
             shown.append(text + ("" if holds else " (fails)"))
@@ -134,22 +131,19 @@ class _Checker:
         record = self.records.get(run.id)
         if record is None:
             return None, "not run yet"
-        if record.get("status") != "finished":
-            reason = str(record.get("reason") or "no reason recorded")
+        if record.status != "finished":
+            reason = str(record.reason or "no reason recorded")
             return None, "failed: " + reason[:_MAX_REASON_CHARS]
         if side.metric in RATE_METRICS:
-            entry = ((record.get("scores") or {}).get("rule_sets") or {}).get(side.rule_set)
-            if entry is None:
+            if record.scores(side.rule_set) is None:
                 return None, f"no scores under {side.rule_set}"
-            value = entry.get(side.metric)
+            value = record.rate(side.rule_set, side.metric)
             return (value, None) if value is not None else (None, "undefined: no reference words")
-        value = (record.get("train") or {}).get(side.metric)
+        value = record.train(side.metric)
         return (value, None) if value is not None else (None, f"no {side.metric} recorded")
 
-    def paired(self, side: Side, a: RunRef, b: RunRef) -> dict | str:
-        """Paired bootstrap of a against b (difference a - b), or why there is none."""
-        from harness.scoring import PREDICTIONS_FILE, load_predictions, paired_bootstrap
-
+    def paired(self, side: Side, a: RunRef, b: RunRef) -> Difference | str:
+        """The paired test of a against b (difference a - b), or why there is none."""
         try:
             for run in (a, b):
                 if run.id not in self.predictions:
@@ -157,10 +151,11 @@ class _Checker:
                     if not path.is_file():
                         return f"{run.slug} has no {PREDICTIONS_FILE} for the paired test"
                     self.predictions[run.id] = load_predictions(path)
-            return paired_bootstrap(self.predictions[b.id], self.predictions[a.id],
-                                    side.rule_set, metric=side.metric, **self.bootstrap)
         except UserError as error:
             return f"no paired test: {error}"
+        paired = paired_difference(self.predictions[b.id], self.predictions[a.id],
+                                   side.rule_set, side.metric, self.settings)
+        return paired if paired.tested else str(paired.note)
 
     def format(self, metric: str, value: float | None, signed: int = 0) -> str:
         if value is None:
@@ -175,7 +170,5 @@ class _Checker:
 
 def check_suite(suite, runs_root: Path) -> list[dict]:
     """The suite's expectations checked against its stored records (empty when it has none)."""
-    from harness.run.store import suite_store
-
     records = suite_store(suite, runs_root).records_by_id()
     return check_expectations(suite.expectations, records, suite, runs_root)

@@ -1,55 +1,24 @@
-"""Each run against the baseline: paired bootstrap of the rate difference on the same test set.
+"""Each run against the baseline: the paired test of harness.scoring.paired on the same test set.
 
-The test reuses the baseline's bootstrap settings (resamples, seed, unit, level) from its stored
-scores, so the difference intervals match the single-run intervals printed beside them.
+The settings (resamples, seed, unit, level) are the baseline spec's, as for `expect:` and for the
+single-run intervals printed beside them, so a `*` here and a `significantly` there agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
-from harness.errors import UserError
 from harness.report.load import RunResult, SuiteResults
-from harness.scoring import paired_bootstrap
+from harness.scoring.paired import Difference, PairedSettings, paired_difference
 
-
-@dataclass(frozen=True)
-class Difference:
-    """Run minus baseline for one rule set and metric (fractions), or why there is none."""
-
-    value: float | None
-    low: float | None = None
-    high: float | None = None
-    prob_better: float | None = None
-    note: str | None = None
-
-    @property
-    def significant(self) -> bool:
-        """True when the interval of the difference excludes 0."""
-        if self.low is None or self.high is None:
-            return False
-        return self.low > 0 or self.high < 0
-
-
-@dataclass(frozen=True)
-class PairedSettings:
-    """How the paired tests resample: the baseline's scoring settings."""
-
-    n_boot: int
-    seed: int
-    block: str
-    level: float
+__all__ = ["Difference", "differences", "paired_settings"]
 
 
 def paired_settings(results: SuiteResults) -> PairedSettings | None:
-    """The baseline's bootstrap settings, or None when the baseline has no scores."""
-    baseline = results.baseline
-    if not baseline.scored:
+    """The baseline's paired-test settings, or None when the baseline has no scores."""
+    if not results.baseline.scored:
         return None
-    boot = baseline.record["scores"].get("bootstrap", {})
-    return PairedSettings(n_boot=int(boot.get("n_boot", 1000)), seed=int(boot.get("seed", 0)),
-                          block=str(boot.get("block", "utterance")),
-                          level=float(boot.get("level", 0.95)))
+    return PairedSettings.of(results.suite.baseline.spec)
 
 
 def differences(results: SuiteResults, metric: str = "wer") -> dict[tuple[str, str], Difference]:
@@ -76,12 +45,6 @@ def _difference(baseline: RunResult, run: RunResult, rule_set: str, metric: str,
     point = rate_b - rate_a
     if baseline.predictions is None or run.predictions is None:
         return Difference(point, note="predictions.jsonl missing, no paired test")
-    try:
-        paired = paired_bootstrap(baseline.predictions, run.predictions, rule_set,
-                                  n_boot=settings.n_boot, seed=settings.seed, metric=metric,
-                                  block=settings.block, level=settings.level)
-    except UserError as error:  # e.g. different test sets: the difference stands untested
-        return Difference(point, note=f"no paired test: {error}")
-    interval = paired["interval"]
-    return Difference(paired["difference"], interval["low"], interval["high"],
-                      paired["prob_b_better"])
+    paired = paired_difference(baseline.predictions, run.predictions, rule_set, metric, settings)
+    # e.g. different test sets: the difference of the stored rates stands, untested
+    return paired if paired.tested else dataclasses.replace(paired, value=point)

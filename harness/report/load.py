@@ -15,11 +15,15 @@ from pathlib import Path
 
 from harness.config.suite import Run, Suite
 from harness.errors import UserError
+from harness.run.record import FAILED, FINISHED, FLAGGED, RunRecord
+
+__all__ = ["FAILED", "FINISHED", "FLAGGED", "NOT_RUN", "RunResult", "SuiteResults", "TrainLog",
+           "load_results", "read_train_log"]
 from harness.run.store import SuiteStore
 from harness.scoring import PREDICTIONS_FILE, load_predictions
 
 LOG_FILE = "train_log.jsonl"
-FINISHED, FLAGGED, FAILED, NOT_RUN = "finished", "flagged", "failed", "not run"
+NOT_RUN = "not run"
 
 
 @dataclass
@@ -40,34 +44,32 @@ class RunResult:
     record: dict | None
     run_dir: Path
 
+    @cached_property
+    def stored(self) -> RunRecord:
+        """The record read through RunRecord (an empty failed one when never recorded)."""
+        return RunRecord(self.record if self.record is not None else {})
+
     @property
     def state(self) -> str:
         """finished, flagged (finished with a guard's flag), failed, or not run."""
-        if self.record is None:
-            return NOT_RUN
-        if self.record.get("status") != "finished":
-            return FAILED
-        return FLAGGED if self.record.get("flags") else FINISHED
+        return NOT_RUN if self.record is None else self.stored.state
 
     @property
     def scored(self) -> bool:
         """Whether the run finished and its record holds scores."""
-        return self.state in (FINISHED, FLAGGED) and bool((self.record or {}).get("scores"))
+        return self.stored.scored
 
     def scores(self, rule_set: str) -> dict | None:
         """The record's scores under one rule set, or None."""
-        if not self.scored:
-            return None
-        return self.record["scores"].get("rule_sets", {}).get(rule_set)
+        return self.stored.scores(rule_set)
 
     def rate(self, rule_set: str, metric: str = "wer") -> float | None:
         """WER or CER (a fraction) under one rule set, or None."""
-        entry = self.scores(rule_set)
-        return None if entry is None else entry.get(metric)
+        return self.stored.rate(rule_set, metric)
 
     def train(self, key: str):
         """A figure of the training summary (steps, train_seconds, ...), or None."""
-        return ((self.record or {}).get("train") or {}).get(key)
+        return self.stored.train(key)
 
     @cached_property
     def predictions(self) -> list[dict] | None:
@@ -109,9 +111,8 @@ class SuiteResults:
         """Scoring rule sets: the baseline's declared order first, then any others found."""
         names = list(self.suite.baseline.spec.text.scoring)
         for result in self.scored:
-            names += list(result.record["scores"].get("rule_sets", {}))
-        found = {name for result in self.scored
-                 for name in result.record["scores"].get("rule_sets", {})}
+            names += list(result.stored.rule_sets)
+        found = {name for result in self.scored for name in result.stored.rule_sets}
         return [name for name in dict.fromkeys(names) if name in found]
 
 

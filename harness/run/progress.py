@@ -12,6 +12,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from harness.run.record import RunRecord
+
 
 class SuiteProgress:
     """Reports a suite's progress to stderr: bars on a terminal, lines otherwise."""
@@ -63,12 +65,13 @@ class SuiteProgress:
     def run_finished(self, slug: str, record: dict) -> None:
         """A run ends, finished or failed, with its headline or its reason."""
         self._close_run_bar()
-        if record["status"] == "finished":
+        stored = RunRecord(record)
+        if stored.status == "finished":
             self.done += 1
-            self.say(f"    {slug}: finished, {headline(record)}")
+            self.say(f"    {slug}: finished, {stored.headline()}")
         else:
             self.failed += 1
-            self.say(f"    {slug}: FAILED: {record.get('reason')}")
+            self.say(f"    {slug}: FAILED: {stored.reason}")
         if self._suite_bar is not None:
             self._suite_bar.update(1)
             self._suite_bar.set_postfix(done=self.done, failed=self.failed, refresh=True)
@@ -88,17 +91,3 @@ class SuiteProgress:
         if self._run_bar is not None:
             self._run_bar.close()
             self._run_bar = None
-
-
-def headline(record: dict) -> str:
-    """'WER 0.231 CER 0.082 (blog)' from a record's first scoring rule set."""
-    rule_sets = (record.get("scores") or {}).get("rule_sets") or {}
-    if not rule_sets:
-        return "no scores"
-    name, score = next(iter(rule_sets.items()))
-    return f"WER {_rate(score['wer'])} CER {_rate(score['cer'])} ({name})"
-
-
-def _rate(value: float | None) -> str:
-    # None: every reference normalized to nothing, so the rate is undefined.
-    return "n/a" if value is None else f"{value:.3f}"

@@ -1,4 +1,5 @@
-"""Self-describing records: spec.json beside each run, one results.jsonl line per run.
+"""Self-describing records: spec.json beside each run, one results.jsonl line per run, and
+`RunRecord`, the one reader of a stored record.
 
 A record carries everything needed to trust or reproduce its numbers (lm-evaluation-harness
 style): the resolved spec, the run id, the data fingerprint and report summary, versions, git
@@ -8,6 +9,7 @@ sha, hardware, timings; nothing is ever parsed back out of a file name.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import __version__
@@ -67,3 +69,84 @@ def _data_summary(run: Run, prepared) -> dict:
     summary["fingerprint"] = prepared.fingerprint
     summary["report"] = prepared.report
     return summary
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+FINISHED, FLAGGED, FAILED = "finished", "flagged", "failed"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored record read back: every consumer (report, status, progress, expect, api) asks
+    this view instead of walking `record["scores"]["rule_sets"]` itself."""
+
+    raw: dict
+
+    @property
+    def run_id(self) -> str:
+        return self.raw["run_id"]
+
+    @property
+    def status(self) -> str:
+        """'finished' or 'failed', as recorded."""
+        return self.raw.get("status", FAILED)
+
+    @property
+    def reason(self) -> str | None:
+        """Why a failed run failed."""
+        return self.raw.get("reason")
+
+    @property
+    def flags(self) -> list:
+        """The training guards' flags (dicts with name, message and evidence)."""
+        return list(self.raw.get("flags") or [])
+
+    @property
+    def state(self) -> str:
+        """finished, flagged (finished with a guard's flag) or failed."""
+        if self.status != FINISHED:
+            return FAILED
+        return FLAGGED if self.flags else FINISHED
+
+    @property
+    def scored(self) -> bool:
+        """Whether the run finished and its record holds scores."""
+        return self.status == FINISHED and bool(self.raw.get("scores"))
+
+    @property
+    def rule_sets(self) -> dict[str, dict]:
+        """Scores per rule set name, in the order they were scored ({} when unscored)."""
+        if not self.scored:
+            return {}
+        return dict(self.raw["scores"].get("rule_sets") or {})
+
+    def scores(self, rule_set: str) -> dict | None:
+        """The scores under one rule set (wer, cer, counts, intervals), or None."""
+        return self.rule_sets.get(rule_set)
+
+    def rate(self, rule_set: str, metric: str = "wer") -> float | None:
+        """WER or CER (a fraction) under one rule set; None when unscored or undefined."""
+        entry = self.scores(rule_set)
+        return None if entry is None else entry.get(metric)
+
+    def interval(self, rule_set: str, metric: str = "wer") -> tuple[float | None, float | None]:
+        """The (low, high) bootstrap interval of a rate, (None, None) when there is none."""
+        interval = (self.scores(rule_set) or {}).get(f"{metric}_interval") or {}
+        return interval.get("low"), interval.get("high")
+
+    def train(self, key: str):
+        """A figure of the training summary (steps, final_loss, train_seconds, ...), or None."""
+        return (self.raw.get("train") or {}).get(key)
+
+    def headline(self) -> str:
+        """'WER 0.231 CER 0.082 (blog)' under the first rule set scored."""
+        if not self.rule_sets:
+            return "no scores"
+        name, score = next(iter(self.rule_sets.items()))
+        return f"WER {_rate(score['wer'])} CER {_rate(score['cer'])} ({name})"
+
+
+def _rate(value: float | None) -> str:
+    # None: every reference normalized to nothing, so the rate is undefined.
+    return "n/a" if value is None else f"{value:.3f}"

@@ -8,21 +8,20 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.config.suite import Suite
-from harness.run.progress import headline
 from harness.run.store import SuiteStore
 
 
 def run_states(suite: Suite, store: SuiteStore) -> list[dict]:
     """One row per run of the suite, from results.jsonl and the run directories."""
-    records = store.records_by_id()
+    records = store.run_records()
     rows = []
     for run in suite.runs:
         record = records.get(run.id)
         if record is not None:
-            state = record["status"]
-            detail = headline(record) if state == "finished" else record.get("reason") or ""
-            if record.get("flags"):
-                detail += " [flagged: " + "; ".join(map(_flag_text, record["flags"])) + "]"
+            state = record.status
+            detail = record.headline() if state == "finished" else record.reason or ""
+            if record.flags:
+                detail += " [flagged: " + "; ".join(map(_flag_text, record.flags)) + "]"
         else:
             step = last_logged_step(store.run_dir(run.id))
             state = "interrupted" if step is not None else "pending"

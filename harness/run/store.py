@@ -19,6 +19,7 @@ from filelock import FileLock, Timeout
 
 from harness.errors import UserError
 from harness.files import read_json, write_json_atomic, write_text_atomic
+from harness.run.record import RunRecord
 
 RESULTS = "results.jsonl"
 LOCK = ".runner.lock"
@@ -57,6 +58,10 @@ class SuiteStore:
     def records_by_id(self) -> dict[str, dict]:
         """The stored record of each run id."""
         return {record["run_id"]: record for record in self.records()}
+
+    def run_records(self) -> dict[str, RunRecord]:
+        """The stored record of each run id, read through RunRecord."""
+        return {record["run_id"]: RunRecord(record) for record in self.records()}
 
     def put(self, record: dict) -> None:
         """Store a run's record, replacing an older one of the same run id, atomically.
