@@ -35,8 +35,11 @@ axes:
 def prepare_all(suite, cache: Path) -> tuple[int, int, float]:
     """(prepared, reused, seconds) for every distinct dataset of the suite."""
     started = time.perf_counter()
-    done = prepare_suite(suite, cache)
-    built = sum(not reused for _, _, reused in done)
+    done = prepare_suite(suite.runs, cache)
+    failed = [outcome.error for outcome in done if outcome.error is not None]
+    if failed:
+        raise SystemExit(f"preparation failed: {failed}")
+    built = sum(not outcome.reused for outcome in done)
     return built, len(done) - built, time.perf_counter() - started
 
 

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 from tabulate import tabulate
 
 from harness.config.suite import Suite
 from harness.config.values import display_value
+
+HELP = "show the runs a suite expands to and the datasets it needs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `harness plan`."""
+    parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Print the plan; a suite with problems raises SpecError (exit 2, every problem listed)."""
+    from harness.config.suite import load_suite
+
+    print(render_plan(load_suite(args.suite_file)))
+    return 0
 
 
 def plan_rows(suite: Suite) -> list[dict[str, str]]:

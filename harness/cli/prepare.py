@@ -21,21 +21,27 @@ def run_prepare(args: argparse.Namespace) -> int:
     from harness.config.suite import load_suite
     from harness.data.cache import default_cache_root
     from harness.data.prepare import prepare_suite
+    from harness.errors import UserError
 
     suite = load_suite(args.suite_file)
     cache_root = args.cache_dir or default_cache_root()
     started = time.time()
-    done = prepare_suite(suite, cache_root)
-    for data_key, prepared, reused in done:
-        print(describe(data_key, prepared.report, reused))
-    built = sum(not reused for _, _, reused in done)
-    print(f"suite {suite.name}: {built} dataset(s) prepared, {len(done) - built} reused in "
+    done = prepare_suite(suite.runs, cache_root)
+    for outcome in done:
+        if outcome.error is None:
+            print(describe(outcome.key, outcome.prepared.report, outcome.reused))
+    built = sum(not outcome.reused for outcome in done if outcome.error is None)
+    failed = [outcome for outcome in done if outcome.error is not None]
+    print(f"suite {suite.name}: {built} dataset(s) prepared, "
+          f"{len(done) - built - len(failed)} reused, {len(failed)} failed in "
           f"{time.time() - started:.1f}s, cache {cache_root}")
+    if failed:
+        raise UserError("\n".join(f"data {outcome.key}: {outcome.error}" for outcome in failed))
     return 0
 
 
 def describe(data_key: str, report: dict, reused: bool) -> str:
-    """One line about a prepared dataset, as `harness prepare` and `harness run` print it."""
+    """One line about a prepared dataset, as `harness prepare` prints it."""
     labeled, test = report["labeled"], report["test"]
     skipped = {role: figures["skipped_total"] for role, figures in report["pool"].items()}
     return (f"data {data_key}: train {labeled['hours'] * 60:.1f} min / {labeled['utterances']} "

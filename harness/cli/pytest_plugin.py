@@ -259,45 +259,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _finish_suite(entry: _SuiteEntry, state: _Session, config: pytest.Config) -> None:
-    from harness.errors import UserError
-    from harness.expect.check import check_expectations
-    from harness.run.store import suite_store
+    from harness.cli.finish import finish_suite
 
-    suite = entry.suite
-    records = suite_store(suite, state.runs_root).records_by_id()
-    entry.rows = check_expectations(getattr(suite, "expectations", ()), records, suite,
-                                    state.runs_root)
-    entry.table = _main_table(suite, state.runs_root)
-    if not state.write_report:
-        return
-    try:
-        from harness.report import write_report
-    except ImportError:  # the report package is optional while it is being written
-        entry.report = "not written: harness.report is not available"
-        return
     command = "pytest " + " ".join(shlex.quote(arg) for arg in config.invocation_params.args)
-    try:
-        path = write_report(suite, state.runs_root, state.reports_root, command=command,
-                            expectations=entry.rows)
-    except UserError as error:
-        entry.report = f"not written: {error}"
-    else:
-        entry.report = str(path)
+    end = finish_suite(entry.suite, state.runs_root, state.reports_root, command=command,
+                       write=state.write_report)
+    entry.rows = end.rows
+    entry.table = _main_table(entry.suite, state.runs_root)
+    if end.report is not None:
+        entry.report = str(end.report)
+    elif end.report_error is not None:
+        entry.report = f"not written: {end.report_error}"
 
 
 def _main_table(suite, runs_root: Path) -> str:
-    """The report's main table (markdown), or `harness status`'s table without the report."""
-    from harness.run.store import suite_store
-
-    try:
-        from harness.report.compare import differences
-        from harness.report.load import load_results
-        from harness.report.tables import main_table, markdown_table
-    except ImportError:
-        from harness.run.status import render_status
-
-        return render_status(suite, suite_store(suite, runs_root))
+    """The report's main table (markdown), or why there is none yet."""
     from harness.errors import UserError
+    from harness.report.compare import differences
+    from harness.report.load import load_results
+    from harness.report.tables import main_table, markdown_table
 
     try:
         results = load_results(suite, runs_root)

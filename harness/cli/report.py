@@ -19,11 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its path; a suite without results is a UserError."""
+    from harness.cli.finish import finish_suite
     from harness.config.suite import load_suite
-    from harness.expect.check import check_suite
-    from harness.report import write_report
+    from harness.errors import UserError
 
-    suite = load_suite(args.suite_file)
-    rows = check_suite(suite, args.runs_dir)
-    print(write_report(suite, args.runs_dir, args.reports_dir, expectations=rows or None))
+    end = finish_suite(load_suite(args.suite_file), args.runs_dir, args.reports_dir)
+    if end.report_error is not None:
+        raise UserError(end.report_error)
+    print(end.report)
     return 0

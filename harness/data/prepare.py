@@ -16,6 +16,7 @@ so a killed preparation leaves nothing that looks finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,14 +107,35 @@ def prepare(spec: RunSpec, cache_root: Path) -> PreparedData:
     return _load(prepared_dir, pool_dir, pool)
 
 
-def prepare_suite(suite, cache_root: Path) -> list[tuple[str, PreparedData, bool]]:
-    """Every distinct dataset of a suite, once: (data key, prepared data, reused from cache)."""
-    done = []
-    for data_key in suite.data_keys():
-        spec = next(run.spec for run in suite.runs if run.data_key == data_key)
-        reused = is_prepared(spec, cache_root)
-        done.append((data_key, prepare(spec, cache_root), reused))
-    return done
+@dataclass(frozen=True)
+class DatasetOutcome:
+    """One distinct dataset of a suite: prepared (or reused from the cache), or why it failed."""
+
+    key: str
+    prepared: PreparedData | None
+    reused: bool = False
+    error: str | None = None
+
+
+def prepare_suite(runs: Sequence, cache_root: Path,
+                  on_start: Callable[[str, bool], None] | None = None) -> list[DatasetOutcome]:
+    """Every distinct dataset the runs need (harness.config.suite.Run), once, in first-use order.
+
+    A dataset that cannot be prepared is an outcome with its error, not an exception, so one
+    broken dataset fails only the runs that need it. `on_start(key, reused)` is called before
+    each dataset is prepared or loaded.
+    """
+    outcomes = []
+    for key in dict.fromkeys(run.data_key for run in runs):
+        spec = next(run.spec for run in runs if run.data_key == key)
+        try:
+            reused = is_prepared(spec, cache_root)
+            if on_start is not None:
+                on_start(key, reused)
+            outcomes.append(DatasetOutcome(key, prepare(spec, cache_root), reused))
+        except (UserError, OSError, ValueError) as error:
+            outcomes.append(DatasetOutcome(key, None, error=str(error)))
+    return outcomes
 
 
 def _build_pool(spec: RunSpec, source, directory: Path, pool_key: str) -> None:

@@ -151,22 +151,21 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
              progress: SuiteProgress) -> tuple[dict, dict]:
     """Prepare each distinct dataset the runs need, once; a failure fails only its runs."""
     from harness.data.cache import default_cache_root
-    from harness.data.prepare import is_prepared, prepare
+    from harness.data.prepare import prepare_suite
+
+    def starting(key: str, reused: bool) -> None:
+        progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
 
     cache_root = Path(options.cache_root or default_cache_root())
     prepared, failures = {}, {}
-    for key in dict.fromkeys(run.data_key for run in todo):
-        spec = next(run.spec for run in todo if run.data_key == key)
-        try:
-            reused = is_prepared(spec, cache_root)
-            progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
-            prepared[key] = prepare(spec, cache_root)
-        except (UserError, OSError, ValueError) as error:
-            failures[key] = f"data preparation failed: {error}"
-            progress.say(f"data {key}: FAILED: {error}")
+    for done in prepare_suite(todo, cache_root, on_start=starting):
+        if done.error is not None:
+            failures[done.key] = f"data preparation failed: {done.error}"
+            progress.say(f"data {done.key}: FAILED: {done.error}")
             continue
-        outcome.reused += reused
-        outcome.prepared += not reused
+        prepared[done.key] = done.prepared
+        outcome.reused += done.reused
+        outcome.prepared += not done.reused
     return prepared, failures
 
 

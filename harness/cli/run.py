@@ -1,0 +1,68 @@
+"""`harness run FILE`: prepare, train, decode, score and record every run, then check the
+suite's expectations and write its report (exit 1 when a run failed or an expectation broke)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+HELP = "run a suite: prepare, train, evaluate, score, record (skips finished runs)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `harness run`."""
+    parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+    parser.add_argument("--only", action="append", default=[], metavar="SLUG_OR_ID",
+                        help="run only these runs (slug pattern such as 'lr=*', or id prefix); "
+                        "repeatable")
+    parser.add_argument("--rerun-failed", action="store_true",
+                        help="retry runs recorded as failed (finished runs are always skipped)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="where run directories and results.jsonl go (default: runs/)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="prepared-data cache (default: $HARNESS_CACHE or .harness-cache/)")
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                        help="where the markdown report and figures go (default: reports/)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not write the markdown report at the end")
+    parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
+                        default="sequential",
+                        help="sequential (in this process), runs_per_gpu (independent runs on "
+                        "different GPUs at once) or processes (each run on --processes devices)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="processes per run with --placement processes (GPUs, or CPU ranks)")
+
+
+def run_run(args: argparse.Namespace) -> int:
+    """Run the suite, print a summary line and the expectations, write the report."""
+    from harness.cli.finish import finish_suite
+    from harness.config.suite import load_suite
+    from harness.errors import UserError
+    from harness.expect.check import format_expectations
+    from harness.run.runner import RunOptions, run_suite
+
+    suite = load_suite(args.suite_file)
+    options = RunOptions(runs_root=args.runs_dir, cache_root=args.cache_dir,
+                         only=tuple(args.only), rerun_failed=args.rerun_failed,
+                         placement=args.placement, processes=args.processes)
+    outcome = run_suite(suite, options)
+    finished = len(outcome.records) - len(outcome.failed)
+    print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
+          f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
+          f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
+    end = finish_suite(suite, args.runs_dir, args.reports_dir,
+                       command=command_line(getattr(args, "argv", ())), write=not args.no_report)
+    if end.rows:
+        print(format_expectations(end.rows))
+    if end.report_error is not None:
+        raise UserError(end.report_error)
+    if end.report is not None:
+        print(f"report: {end.report}")
+    return end.exit_code(failed_runs=len(outcome.failed))
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command as the user typed it, for the report header."""
+    return "harness " + " ".join(shlex.quote(arg) for arg in argv)
