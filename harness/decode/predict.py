@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ import torch
 from harness.data.batching import collate, cut_batches
 from harness.files import write_text_atomic
 from harness.scoring.records import check_records
-from harness.text.vocab import ctc_greedy_decode_batch
+from harness.text.vocab import PAD, ctc_greedy_decode_batch
 
 MASKED_GROUP_NORM = "masked_group_norm"
 ATTENTION_MASK = "attention_mask"
@@ -74,11 +75,7 @@ def predict(model: torch.nn.Module, processor, dataset, batch_seconds: float = 1
         raise ValueError(f"eval.batch_seconds must be positive, got {batch_seconds}")
     if len(dataset) == 0:
         return []
-    mode = decoding_mode(model)
-    lengths = sample_lengths(dataset)
-    batches = plan_batches(lengths, processor.feature_extractor.sampling_rate, batch_seconds,
-                           equal_lengths_only=mode == EQUAL_LENGTHS)
-    hypotheses = _decode(model, mode, dataset, batches, processor.tokenizer.get_vocab())
+    hypotheses = decode_dataset(model, processor, dataset, batch_seconds).hypotheses
     rows = dataset.select_columns(["id", "speaker", "duration", "raw_text"]).to_list()
     return [
         {"id": row["id"], "speaker": row["speaker"], "duration": float(row["duration"]),
@@ -127,12 +124,33 @@ def plan_batches(lengths: np.ndarray, sampling_rate: int, batch_seconds: float,
             for batch in cut_batches(seconds, run, batch_seconds)]
 
 
-def _decode(model: torch.nn.Module, mode: str, dataset, batches: list[list[int]],
-            vocab: dict[str, int]) -> list[str]:
+@dataclass(frozen=True)
+class Decoded:
+    """Greedy hypotheses of a dataset in its order, and how many frames decoded to blank."""
+
+    hypotheses: list[str]
+    blank_frames: int
+    frames: int
+
+
+def decode_dataset(model: torch.nn.Module, processor, dataset, batch_seconds: float,
+                   autocast: Callable[[], AbstractContextManager] | None = None) -> Decoded:
+    """The one decoding loop, for the test set after training and the dev set during it.
+
+    Batches as `plan_batches` cuts them, each decoded the exact way `decoding_mode` picks; in
+    eval mode without gradients (the model's mode is restored afterwards); under `autocast`
+    when given (training's mixed precision). A progress bar shows on a terminal only.
+    """
     from tqdm import tqdm
 
+    mode = decoding_mode(model)
+    batches = plan_batches(sample_lengths(dataset), processor.feature_extractor.sampling_rate,
+                           batch_seconds, equal_lengths_only=mode == EQUAL_LENGTHS)
+    vocab = processor.tokenizer.get_vocab()
+    pad_id = vocab[PAD]
     audio = dataset.with_format("numpy", columns=["input_values"])
     hypotheses: list[str] = [""] * len(dataset)
+    blank = frames = 0
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(dataset), desc="decoding", unit="utt", leave=False, file=sys.stderr,
@@ -141,14 +159,19 @@ def _decode(model: torch.nn.Module, mode: str, dataset, batches: list[list[int]]
         with torch.inference_mode():
             for indices in batches:
                 waveforms = list(audio[indices]["input_values"])
-                texts = decode_batch(model, mode, waveforms, vocab)
+                with autocast() if autocast is not None else nullcontext():
+                    ids, lengths = frame_ids(model, mode, waveforms)
+                for row, length in enumerate(lengths):
+                    blank += int((ids[row, :length] == pad_id).sum())
+                    frames += int(length)
+                texts = ctc_greedy_decode_batch(ids, lengths, vocab)
                 for index, text in zip(indices, texts, strict=True):
                     hypotheses[index] = text
                 bar.update(len(indices))
     finally:
         bar.close()
         model.train(was_training)
-    return hypotheses
+    return Decoded(hypotheses, blank, frames)
 
 
 def decode_batch(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray],

@@ -48,7 +48,8 @@ from harness.train.checkpoint import (
     save_checkpoint,
     truncate_log,
 )
-from harness.train.guards import TrainingFailed, check_finite, collapse_flag, dev_evaluate
+from harness.train.dev import dev_evaluate
+from harness.train.guards import TrainingFailed, check_finite, collapse_flag
 from harness.train.schedule import make_scheduler, warmup_updates
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
@@ -304,8 +305,7 @@ def _evaluate(session: Session, report: Callable[[dict], None]) -> dict[str, Any
     if accelerator.is_main_process and dev is not None and len(dev) > 0:
         result = dev_evaluate(
             _unwrapped(session), session.prepared.processor, dev,
-            batch_seconds=session.spec.batch_seconds, device=accelerator.device,
-            autocast=accelerator.autocast,
+            batch_seconds=session.spec.batch_seconds, autocast=accelerator.autocast,
         )
         record = {"step": session.state["step"],
                   **{k: v for k, v in result.items() if k != "examples"}}
