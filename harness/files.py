@@ -19,6 +19,15 @@ from typing import Any
 
 from filelock import FileLock
 
+# The files of a run directory (runs/<suite>/<run id>/, DESIGN.md "On disk"), named once here:
+# training, decoding, scoring, the runner and the report all read or write them.
+SPEC_FILE = "spec.json"  # the resolved spec with provenance (harness.run.record)
+LOG_FILE = "train_log.jsonl"  # one line per logged update or dev evaluation
+CHECKPOINT_DIR = "checkpoint"  # the latest resumable state (harness.train.checkpoint)
+MODEL_DIR = "model"  # the fine-tuned model and processor (save_pretrained)
+SUMMARY_FILE = "train_summary.json"  # written last: training finished
+PREDICTIONS_FILE = "predictions.jsonl"  # id, speaker, duration, reference, hypothesis
+SCORES_FILE = "scores.json"  # harness score's output
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON through a temporary sibling and os.replace: readers see old or new, never half."""

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score, write scores.json, print a table; user mistakes surface as UserError."""
-    from harness.scoring import SCORES_FILE, score_run_dir
+    from harness.files import SCORES_FILE
+    from harness.scoring import score_run_dir
 
     scores = score_run_dir(args.run_dir, args.text, n_boot=args.boot, seed=args.seed,
                            block=args.block)

@@ -17,9 +17,10 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.expect.parse import RATE_METRICS, Number
 from harness.expect.resolve import Expectation, RunRef, Side
+from harness.files import PREDICTIONS_FILE
 from harness.run.record import RunRecord
 from harness.run.store import SuiteStore, suite_store
-from harness.scoring import PREDICTIONS_FILE, load_predictions
+from harness.scoring import load_predictions
 from harness.scoring.paired import LEVEL, Difference, PairedSettings, paired_difference
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"

@@ -8,13 +8,10 @@ Presets (built from a `Wav2Vec2Config`, same code path as a checkpoint once save
 
 - `tiny`: conv feature encoder of 7 layers x 64 channels with group norm (the wav2vec2-base
   layout, 320x downsampling, 20 ms frames), 4 transformer layers of width 128 (4 heads, FFN 512).
-  1.04M parameters with a 32-symbol head. On this 2-core CPU it trains at ~60 audio-s/s at
-  batch_seconds 60 (feature encoder frozen; ~50 audio-s/s with it trainable).
-  Why these sizes: a 64-channel conv leaves the CTC all-blank plateau after ~400 updates on
-  ~1 h of espeak audio (lr 1e-3, 300 warmup); 32 channels stayed on the plateau for 1,000
-  updates, and a layer-norm conv encoder was ~20x slower on this CPU.
+  1.04M parameters with a 32-symbol head: the smallest that leaves the CTC all-blank plateau
+  from random weights on about an hour of espeak audio (README.md, "The presets").
 - `small`: 7 x 256 conv channels, 6 layers of width 256 (4 heads, FFN 1024): 5.6M parameters,
-  ~12 audio-s/s on this CPU, for longer CPU runs or a quick GPU run.
+  for longer CPU runs or a quick GPU run.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from harness.run.record import FAILED, FINISHED, FLAGGED, RunRecord
 
 __all__ = ["FAILED", "FINISHED", "FLAGGED", "NOT_RUN", "RunResult", "SuiteResults", "TrainLog",
            "load_results", "read_train_log"]
+from harness.files import LOG_FILE, PREDICTIONS_FILE
 from harness.run.store import SuiteStore
-from harness.scoring import PREDICTIONS_FILE, load_predictions
+from harness.scoring import load_predictions
 
-LOG_FILE = "train_log.jsonl"
 NOT_RUN = "not run"
 
 

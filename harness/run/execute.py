@@ -10,47 +10,45 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import faults
-from harness.config.suite import Run
-
-PREDICTIONS = "predictions.jsonl"
-MODEL_DIR = "model"
+from harness.config.settings import RunSpec
+from harness.files import MODEL_DIR, PREDICTIONS_FILE
 
 
-def train_evaluate_score(run: Run, prepared, run_dir: Path, timings: dict,
+def train_evaluate_score(spec: RunSpec, prepared, run_dir: Path, timings: dict,
                          on_progress: Callable[[dict], None] | None = None,
                          is_main_process: bool = True) -> dict:
-    """Train the run (resuming a checkpoint), decode the test set once, score every rule set."""
+    """Train `spec` (resuming a checkpoint), decode the test set once, score every rule set."""
     from harness.scoring import score_run_dir
     from harness.train.loop import train
 
     started = time.time()
-    summary = train(run.spec, prepared, run_dir, on_progress=on_progress)
+    summary = train(spec, prepared, run_dir, on_progress=on_progress)
     timings["train_s"] = time.time() - started
     if not is_main_process:
         return {"train": summary, "scores": None}
     faults.checkpoint("evaluate")
     started = time.time()
-    _decode_test_set(run, prepared, run_dir)
+    _decode_test_set(spec, prepared, run_dir)
     timings["evaluate_s"] = time.time() - started
     faults.checkpoint("score")
     started = time.time()
-    scores = score_run_dir(run_dir, run.spec.text.scoring, n_boot=run.spec.eval.bootstrap,
-                           seed=run.spec.train.seed, block=run.spec.eval.block)
+    scores = score_run_dir(run_dir, spec.text.scoring, n_boot=spec.eval.bootstrap,
+                           seed=spec.train.seed, block=spec.eval.block)
     timings["score_s"] = time.time() - started
     return {"train": summary, "scores": scores}
 
 
-def _decode_test_set(run: Run, prepared, run_dir: Path) -> None:
+def _decode_test_set(spec: RunSpec, prepared, run_dir: Path) -> None:
     """Write predictions.jsonl unless it is already there and newer than the trained model."""
     from harness.decode.predict import predict, write_predictions
 
-    predictions = run_dir / PREDICTIONS
+    predictions = run_dir / PREDICTIONS_FILE
     model_dir = run_dir / MODEL_DIR
     if predictions.exists() and predictions.stat().st_mtime >= _newest_mtime(model_dir):
         return
     model = load_trained_model(model_dir)
     records = predict(model, prepared.processor, prepared.test,
-                      batch_seconds=run.spec.eval.batch_seconds)
+                      batch_seconds=spec.eval.batch_seconds)
     write_predictions(records, predictions)
 
 

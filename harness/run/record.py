@@ -16,7 +16,7 @@ from harness import __version__
 from harness.config.ids import checkpoint_fingerprint
 from harness.config.suite import Run, Suite
 from harness.config.values import display_value
-from harness.files import write_json_atomic
+from harness.files import SPEC_FILE, write_json_atomic
 from harness.run.provenance import git_state, hardware, versions
 
 SCHEMA = 1
@@ -43,7 +43,7 @@ def _provenance(suite: Suite, run: Run, prepared) -> dict:
 
 def write_run_spec(suite: Suite, run: Run, prepared, run_dir: Path) -> None:
     """spec.json: the resolved spec with versions, git sha and data fingerprint."""
-    write_json_atomic(Path(run_dir) / "spec.json", _provenance(suite, run, prepared))
+    write_json_atomic(Path(run_dir) / SPEC_FILE, _provenance(suite, run, prepared))
 
 
 def run_record(suite: Suite, run: Run, prepared, *, status: str, reason: str | None,

@@ -184,7 +184,7 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
         if options.placement == "sequential":
             from harness.run.execute import train_evaluate_score
 
-            results = train_evaluate_score(run, prepared, run_dir, timings, progress.step)
+            results = train_evaluate_score(run.spec, prepared, run_dir, timings, progress.step)
         else:
             from harness.run.placement import run_in_subprocesses
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.config.suite import Suite
+from harness.files import LOG_FILE
 from harness.run.store import SuiteStore
 
 
@@ -32,7 +33,7 @@ def run_states(suite: Suite, store: SuiteStore) -> list[dict]:
 
 def last_logged_step(run_dir: Path) -> int | None:
     """The last step in a run's train_log.jsonl, or None if it never logged."""
-    log = run_dir / "train_log.jsonl"
+    log = run_dir / LOG_FILE
     if not log.exists():
         return None
     step = None

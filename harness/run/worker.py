@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = prepare(run.spec, args.cache_root)
     timings: dict[str, float] = {}
     started = time.time()
-    results = train_evaluate_score(run, prepared, run_dir, timings,
+    results = train_evaluate_score(run.spec, prepared, run_dir, timings,
                                    is_main_process=state.is_main_process)
     timings["worker_s"] = time.time() - started
     if state.is_main_process:

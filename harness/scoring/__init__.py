@@ -19,8 +19,6 @@ from harness.scoring.counts import EditCounts, count_edits
 from harness.scoring.paired import Difference, PairedSettings, paired_difference
 from harness.scoring.records import load_predictions
 from harness.scoring.score import (
-    PREDICTIONS_FILE,
-    SCORES_FILE,
     paired_bootstrap,
     score_predictions,
     score_run_dir,
@@ -28,8 +26,6 @@ from harness.scoring.score import (
 )
 
 __all__ = [
-    "PREDICTIONS_FILE",
-    "SCORES_FILE",
     "Difference",
     "EditCounts",
     "PairedSettings",

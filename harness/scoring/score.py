@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import UserError
-from harness.files import write_json_atomic
+from harness.files import PREDICTIONS_FILE, SCORES_FILE, write_json_atomic
 from harness.scoring import bootstrap
 from harness.scoring.counts import EditCounts, align, canonical, count_edits, error_tallies
 from harness.scoring.records import check_records, load_predictions
 
-PREDICTIONS_FILE = "predictions.jsonl"
-SCORES_FILE = "scores.json"
 BLOCKS = ("utterance", "speaker")
 METRICS = ("wer", "cer")
 

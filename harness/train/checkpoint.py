@@ -19,9 +19,10 @@ from typing import Any
 
 from accelerate import Accelerator
 
-CHECKPOINT = "checkpoint"
+from harness.files import CHECKPOINT_DIR as CHECKPOINT
+from harness.files import write_json_atomic
+
 STATE_FILE = "trainer_state.json"
-LOG_FILE = "train_log.jsonl"
 
 
 def find_checkpoint(run_dir: Path) -> Path | None:
@@ -44,7 +45,7 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict[str, An
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _write_json(tmp / STATE_FILE, state)
+        write_json_atomic(tmp / STATE_FILE, state)
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)
@@ -83,12 +84,3 @@ def truncate_log(path: Path, last_step: int) -> int:
         tmp.write_text("".join(line + "\n" for line in kept))
         os.replace(tmp, path)
     return dropped
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".part")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

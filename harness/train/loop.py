@@ -37,12 +37,11 @@ from harness import faults
 from harness.config.settings import RunSpec, TrainSpec
 from harness.data.batching import DurationBatchSampler, collate
 from harness.errors import UserError
-from harness.files import write_json_atomic
+from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, write_json_atomic
 from harness.model.build import build_model, parameter_counts
 from harness.model.freezing import FreezePolicy, apply_policy, drop_frozen_grads, ever_trainable
 from harness.text.vocab import PAD, check_vocab
 from harness.train.checkpoint import (
-    LOG_FILE,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -54,8 +53,6 @@ from harness.train.schedule import make_scheduler, warmup_updates
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
 
-MODEL_DIR = "model"
-SUMMARY_FILE = "train_summary.json"
 REQUIRED_COLUMNS = ("duration", "input_values", "labels")
 
 
