@@ -116,6 +116,31 @@ def test_manifest_source_and_report(tmp_path):
     assert json.dumps(prepared.report)  # the report is stored in records: plain JSON
 
 
+def _set_transcripts(manifest: Path, texts: list[str]) -> None:
+    """Give the manifest's utterances `texts` in turn (the audio stays as it is)."""
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows = [{**row, "text": texts[i % len(texts)]} for i, row in enumerate(rows)]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_vocabulary_comes_from_training_text_only_and_reports_test_characters(tmp_path):
+    """A character only the test transcripts have is left out of the prepared vocabulary and
+    processor, encodes to [UNK], and is named with its count in the data report."""
+    corpus = manifest_corpus(tmp_path)
+    _set_transcripts(corpus / "train.jsonl", ["a cat sat", "the dog ran"])
+    _set_transcripts(corpus / "test.jsonl", ["the zoo", "a cat", "zero"])
+    prepared = prepare(spec_for({"source": "local", "path": str(corpus)}), tmp_path / "cache")
+    assert "z" not in prepared.vocab, "the vocabulary was built from test text"
+    # Specials, then the training characters a c d e g h n o r s t in code-point order.
+    assert prepared.vocab == {"[PAD]": 0, "[UNK]": 1, "|": 2, "a": 3, "c": 4, "d": 5, "e": 6,
+                              "g": 7, "h": 8, "n": 9, "o": 10, "r": 11, "s": 12, "t": 13}
+    assert prepared.processor.tokenizer.get_vocab() == prepared.vocab
+    assert prepared.report["oov_test_characters"] == {"z": 2}  # one in "the zoo", one in "zero"
+    assert prepared.report["vocab_size"] == 14
+    labels = dict(zip(prepared.test["text"], prepared.test["labels"], strict=True))
+    assert labels["the zoo"] == [13, 8, 6, 2, 1, 10, 10]  # t h e | [UNK] o o
+
+
 def test_balanced_subsets_spread_over_speakers(corpora, tmp_path):
     data = {"source": "local", "path": str(corpora["timit"]), "schema": "timit",
             "labeled": "10s", "balance_speakers": True}

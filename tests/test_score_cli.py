@@ -71,9 +71,71 @@ def test_harness_score_writes_counts_intervals_and_rule_set_versions(tmp_path, c
                                      "sha256": digest}
 
 
+# Hand-written as predict writes them; hypotheses as a CTC model emits them (u4: all blanks).
+#   blog (words)     ref                  hyp              H  S  D  I  N
+#     u1             the cat sat          the cat sat      3  0  0  0  3
+#     u2             a red dog ran far    a red fog ran    3  1  1  0  5   dog->fog, far lost
+#     u3             go                   go go now        1  0  0  2  1
+#     u4             blue sky             (empty)          0  0  2  0  2
+#                                                          7  1  3  2 11   WER 6/11
+#   blog (chars, spaces count)
+#     u1             11 chars, all hits                   11  0  0  0 11
+#     u2             17 chars; d->f, " far" lost          12  1  4  0 17
+#     u3             2 chars; " go now" inserted           2  0  0  7  2
+#     u4             8 chars, all lost                     0  0  8  0  8
+#                                                         25  1 12  7 38   CER 20/38 = 10/19
+#   none (words as written: "The" != "the", "sat." != "sat")
+#     u1             The cat sat.         the cat sat      1  2  0  0  3
+#     u2             A red dog ran far.   a red fog ran    2  2  1  0  5   A, dog -> S; far. lost
+#     u3             Go!                  go go now        0  1  0  2  1
+#     u4             Blue sky.            (empty)          0  0  2  0  2
+#                                                          3  5  3  2 11   WER 10/11
+HAND_WRITTEN = """\
+{"id": "u1", "speaker": "a", "duration": 1.5, "reference": "The cat sat.", "hypothesis": "the cat sat"}
+{"id": "u2", "speaker": "a", "duration": 2.25, "reference": "A red dog ran far.", "hypothesis": "a red fog ran"}
+{"id": "u3", "speaker": "b", "duration": 0.75, "reference": "Go!", "hypothesis": "go go now"}
+{"id": "u4", "speaker": "b", "duration": 1.0, "reference": "Blue sky.", "hypothesis": ""}
+"""  # noqa: E501
+
+
+def test_harness_score_counts_hand_written_edits_of_every_kind(tmp_path, capsys):
+    """On a hand-written predictions.jsonl, `harness score` finds exactly the hand-counted hits,
+    substitutions, deletions and insertions per rule set, corpus WER/CER from the summed counts
+    (not a mean of utterance rates), per-speaker rates, and prints them."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "predictions.jsonl").write_text(HAND_WRITTEN, encoding="utf-8")
+    assert score(run_dir, "--text", "blog", "--text", "none", "--boot", "50") == 0
+    out, _ = capsys.readouterr()
+    scores = read_scores(run_dir)
+    # 1.5 + 2.25 + 0.75 + 1.0 = 5.5 s
+    assert (scores["n_utterances"], scores["n_speakers"], scores["audio_seconds"]) == (4, 2, 5.5)
+    blog, none = scores["rule_sets"]["blog"], scores["rule_sets"]["none"]
+    assert blog["words"] == {"hits": 7, "substitutions": 1, "deletions": 3, "insertions": 2,
+                             "reference_words": 11}
+    assert blog["chars"] == {"hits": 25, "substitutions": 1, "deletions": 12, "insertions": 7,
+                             "reference_chars": 38}
+    assert none["words"] == {"hits": 3, "substitutions": 5, "deletions": 3, "insertions": 2,
+                             "reference_words": 11}
+    # Corpus rates; the mean of u1..u4's WERs would be (0 + 2/5 + 2 + 1) / 4 = 0.85.
+    assert blog["wer"] == pytest.approx(6 / 11) and blog["cer"] == pytest.approx(10 / 19)
+    assert none["wer"] == pytest.approx(10 / 11)
+    # Speaker a: (0 + 2) / (3 + 5) = 0.25; speaker b: (2 + 2) / (1 + 2) = 4/3, above 1.
+    assert [(s["speaker"], s["n_utterances"], s["wer"]) for s in blog["per_speaker"]] == [
+        ("a", 2, pytest.approx(0.25)), ("b", 2, pytest.approx(4 / 3))]
+    # Printed row: rule set, version, WER % (6/11 = 54.55), CI, CER % (10/19 = 52.63), CI,
+    # S, D, I, N words.
+    blog_row = next(line.split() for line in out.splitlines() if line.startswith("blog "))
+    assert blog_row[2] == "54.55" and blog_row[4] == "52.63"
+    assert blog_row[6:] == ["1", "3", "2", "11"]
+    none_row = next(line.split() for line in out.splitlines() if line.startswith("none "))
+    assert none_row[2] == "90.91" and none_row[6:] == ["5", "3", "2", "11"]  # 10/11 = 90.91 %
+
+
 def test_harness_score_on_a_decoded_run_dir(tmp_path, capsys):
-    """Predictions decoded by predict (tiny preset, noise audio) score end to end: every
-    reference word is counted once (hits + substitutions + deletions = N words)."""
+    """Predictions decoded by predict (tiny preset, noise audio) score end to end: the raw
+    references and durations predict writes are what is scored: the hand-counted reference words
+    and characters of each rule set, whatever the untrained model emits."""
     import datasets
 
     vocab = build_vocab(["the cat sat on a mat"])
@@ -93,13 +155,15 @@ def test_harness_score_on_a_decoded_run_dir(tmp_path, capsys):
     assert score(run_dir, "--text", "blog", "--text", "whisper", "--boot", "50") == 0
     capsys.readouterr()
     scores = read_scores(run_dir)
-    assert scores["n_utterances"] == 3
-    assert scores["audio_seconds"] == pytest.approx((16000 + 24000 + 12345) / 16000)
-    for name, entry in scores["rule_sets"].items():
-        words = entry["words"]
-        expected = sum(len(normalize(r, name).split()) for r in references)
-        assert words["reference_words"] == expected
-        assert words["hits"] + words["substitutions"] + words["deletions"] == expected
+    # (16000 + 24000 + 12345) samples / 16000 Hz = 3.2715625 s
+    assert (scores["n_utterances"], scores["n_speakers"]) == (3, 2)
+    assert scores["audio_seconds"] == pytest.approx(3.2715625)
+    # blog:    "the cat sat" | "on a mat" | "don't"  -> 3 + 3 + 1 = 7 words, 11 + 8 + 5 = 24 chars
+    # whisper: "the cat sat" | "on a mat" | "do not" -> 3 + 3 + 2 = 8 words, 11 + 8 + 6 = 25 chars
+    for name, n_words, n_chars in (("blog", 7, 24), ("whisper", 8, 25)):
+        entry = scores["rule_sets"][name]
+        assert entry["words"]["reference_words"] == n_words, name
+        assert entry["chars"]["reference_chars"] == n_chars, name
 
 
 @pytest.mark.parametrize("case", ["missing run dir", "no predictions", "unknown rule set",

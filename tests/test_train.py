@@ -21,6 +21,7 @@ import torch
 from accelerate.utils import set_seed
 from hypothesis import given
 from hypothesis import strategies as st
+from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file
 from transformers import AutoModelForCTC, Wav2Vec2Processor
 
@@ -28,13 +29,14 @@ import harness.train.loop
 from harness import faults
 from harness.config.settings import RunSpec
 from harness.data.batching import DurationBatchSampler
+from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE
 from harness.model.build import build_model
 from harness.model.freezing import parts
 from harness.text.vocab import PAD
-from harness.train.checkpoint import LOG_FILE, STATE_FILE
-from harness.train.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag, dev_evaluate
-from harness.train.loop import MODEL_DIR, SUMMARY_FILE, train
-from harness.train.schedule import lr_multiplier
+from harness.train.checkpoint import STATE_FILE
+from harness.train.dev import dev_evaluate
+from harness.train.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag
+from harness.train.loop import train
 from tests.train_fixtures import make_prepared, save_prepared
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,18 @@ SPEC = {
 }
 TRAIN_KEYS = {"step", "loss", "lr", "grad_norm", "audio_seconds_per_s", "padding_fraction",
               "elapsed_s"}
+# The lr logged after update k (the scheduler has stepped k times): linear, peak 2e-3, warmup 5
+# of 30 updates. Warmup k = 1..4: 2e-3 x k / 5 = 4e-4 x k. Decay k = 5..30:
+# 2e-3 x (30 - k) / (30 - 5) = 8e-5 x (30 - k), so 2e-3 at k = 5 down to 0 at k = 30.
+EXPECTED_LR = [
+    4e-4, 8e-4, 1.2e-3, 1.6e-3,  # k = 1..4
+    2e-3, 1.92e-3, 1.84e-3, 1.76e-3, 1.68e-3,  # k = 5..9: 8e-5 x 25, 24, 23, 22, 21
+    1.6e-3, 1.52e-3, 1.44e-3, 1.36e-3, 1.28e-3,  # k = 10..14: 8e-5 x 20..16
+    1.2e-3, 1.12e-3, 1.04e-3, 9.6e-4, 8.8e-4,  # k = 15..19: 8e-5 x 15..11
+    8e-4, 7.2e-4, 6.4e-4, 5.6e-4, 4.8e-4,  # k = 20..24: 8e-5 x 10..6
+    4e-4, 3.2e-4, 2.4e-4, 1.6e-4, 8e-5,  # k = 25..29: 8e-5 x 5..1
+    0.0,  # k = 30: the last update leaves the lr at 0
+]
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +111,19 @@ def initial_model(prepared):
                        prepared.vocab[PAD])
 
 
-def digest(model: torch.nn.Module) -> str:
-    """The weights digest as harness.train.loop computes it (names sorted, raw bytes)."""
+def file_digest(path: Path) -> str:
+    """SHA-256 of a safetensors file's tensors as weights_sha256 is defined: for each tensor in
+    name order, the name's UTF-8 bytes then the tensor's raw little-endian bytes.
+
+    Derived from that definition over numpy arrays read by safetensors.numpy, not copied from
+    harness.train.loop (which walks a torch state_dict and views its storage as bytes).
+    """
+    tensors = load_numpy(path)
     hasher = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        hasher.update(name.encode())
-        hasher.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        hasher.update(name.encode("utf-8"))
+        hasher.update(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
     return hasher.hexdigest()
 
 
@@ -126,9 +147,7 @@ def test_training_lowers_the_loss_and_logs_every_update(finished):
     losses = [r["loss"] for r in lines]
     assert all(np.isfinite(losses))
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
-    schedule = lr_multiplier(RunSpec.model_validate(SPEC).train, STEPS)
-    assert [r["lr"] for r in lines] == pytest.approx(
-        [SPEC["train"]["lr"] * schedule(step) for step in range(1, STEPS + 1)])
+    assert [r["lr"] for r in lines] == pytest.approx(EXPECTED_LR, rel=1e-9, abs=1e-15)
     assert all(0 <= r["padding_fraction"] < 0.5 and r["audio_seconds_per_s"] > 0 for r in lines)
     dev_lines = [r for r in read_log(run_dir) if "dev_cer" in r]
     assert [r["step"] for r in dev_lines] == [15, STEPS]
@@ -168,8 +187,9 @@ def test_checkpoints_are_written_mid_run_and_hold_the_whole_state(finished):
     assert not (run_dir / "checkpoint.tmp").exists() and not (run_dir / "checkpoint.old").exists()
 
 
-def test_saved_model_and_processor_load_and_decode(finished, prepared):
-    """run_dir/model loads with AutoModelForCTC and Wav2Vec2Processor and decodes dev audio."""
+def test_saved_model_and_processor_load_and_decode(finished, prepared, tmp_path):
+    """run_dir/model loads with AutoModelForCTC and Wav2Vec2Processor and decodes dev audio,
+    and the summary's weights_sha256 is the digest of exactly the weights saved there."""
     run_dir, summary, _, _ = finished
     model = AutoModelForCTC.from_pretrained(run_dir / MODEL_DIR).eval()
     processor = Wav2Vec2Processor.from_pretrained(run_dir / MODEL_DIR)
@@ -180,7 +200,15 @@ def test_saved_model_and_processor_load_and_decode(finished, prepared):
         logits = model(inputs.input_values).logits
     assert logits.shape[-1] == len(prepared.vocab)
     assert len(processor.batch_decode(logits.argmax(-1))) == 2
-    assert digest(model) == summary["weights_sha256"]
+    # The digest names the weights saved: model/ and the final checkpoint (two files written by
+    # save_pretrained and accelerate) both hash to it, and they hold every tensor of the model.
+    saved = run_dir / MODEL_DIR / "model.safetensors"
+    assert set(load_numpy(saved)) == set(model.state_dict())
+    assert file_digest(saved) == summary["weights_sha256"]
+    assert file_digest(run_dir / "checkpoint" / "model.safetensors") == summary["weights_sha256"]
+    # ... and not weights it never trained: the initial model's differ.
+    initial_model(prepared).save_pretrained(tmp_path, safe_serialization=True)
+    assert file_digest(tmp_path / "model.safetensors") != summary["weights_sha256"]
 
 
 def test_summary_accounts_for_every_update(finished, prepared):
@@ -283,8 +311,7 @@ def test_dev_evaluation_of_a_blank_only_model_is_flagged(prepared, favoured):
     with torch.no_grad():
         model.lm_head.bias.fill_(0.0)
         model.lm_head.bias[prepared.vocab[favoured]] = 100.0
-    evaluation = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=20,
-                              device=torch.device("cpu"))
+    evaluation = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=20)
     flag = collapse_flag(evaluation, step=100, warmup=10)
     if favoured == PAD:
         assert (evaluation["empty_share"], evaluation["blank_share"]) == (1.0, 1.0)
@@ -303,10 +330,8 @@ def test_dev_evaluation_batched_equals_one_utterance_at_a_time(prepared):
     torch.manual_seed(0)
     model = build_model(RunSpec.model_validate(SPEC).model, len(prepared.vocab),
                         prepared.vocab[PAD]).eval()
-    batched = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=60,
-                           device=torch.device("cpu"))
-    alone = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=1e-3,
-                         device=torch.device("cpu"))
+    batched = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=60)
+    alone = dev_evaluate(model, prepared.processor, prepared.dev, batch_seconds=1e-3)
     assert 0 < batched["blank_share"] < 1 and batched["dev_cer"] > 0
     assert batched == alone
 

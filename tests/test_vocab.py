@@ -83,20 +83,42 @@ def test_spaces_and_word_delimiter_map_both_ways(pair):
     assert decode_labels([delimiter], vocab) == " "
 
 
+# Written out by hand, not by build_vocab: [PAD] 0, [UNK] 1, | 2, a 3, b 4, c 5.
+ABC_VOCAB = {PAD: 0, UNK: 1, WORD_DELIMITER: 2, "a": 3, "b": 4, "c": 5}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cab", [5, 3, 4]),  # all known
+        ("abd", [3, 4, 1]),  # d -> [UNK]
+        ("a z", [3, 2, 1]),  # space -> |, z -> [UNK]
+        ("Ab", [1, 4]),  # case-sensitive: A is not a
+        ("é", [1]),  # an accented letter the training text lacks
+        ("a|b", [3, 2, 4]),  # a literal | is the delimiter's id
+        ("[PAD]", [1, 1, 1, 1, 1]),  # spelled out: [ P A D ] are all unknown, never the blank 0
+        ("", []),
+    ],
+)
+def test_out_of_vocabulary_characters_become_unk(text, expected):
+    """Each character outside the vocabulary encodes to the [UNK] id, one id per character."""
+    assert encode(text, ABC_VOCAB) == expected
+
+
+def test_audit_counts_the_characters_that_will_not_come_back():
+    """The audit counts unknown characters and literal `|`, most common first, ties by char."""
+    audit = oov_audit(["abd", "a z", "dd|", "cab"], ABC_VOCAB)
+    # d: 1 in "abd" + 2 in "dd|" = 3; z: 1; |: 1 (z 0x7A sorts before | 0x7C); space not counted
+    assert list(audit.items()) == [("d", 3), ("z", 1), ("|", 1)]
+
+
 @settings(max_examples=200)
 @given(text=unicode_texts())
-def test_out_of_vocabulary_characters_become_unk(text):
-    """Characters outside the vocabulary encode to [UNK], never raise, and the audit counts them."""
+def test_any_text_encodes_to_vocabulary_ids_and_never_the_blank(text):
+    """Any text encodes without raising, one id per character, each a vocabulary id but [PAD]."""
     ids = encode(text, ENGLISH_VOCAB)
-    unk = ENGLISH_VOCAB[UNK]
-    expected = [
-        ENGLISH_VOCAB[WORD_DELIMITER] if c == " " else ENGLISH_VOCAB.get(c, unk) for c in text
-    ]
-    assert ids == expected
-    audit = oov_audit([text], ENGLISH_VOCAB)
-    assert sum(audit.values()) == sum(1 for c in text if c not in ENGLISH_VOCAB and c != " ") + (
-        text.count(WORD_DELIMITER)
-    )
+    assert len(ids) == len(text)
+    assert set(ids) <= set(ENGLISH_VOCAB.values()) - {ENGLISH_VOCAB[PAD]}
 
 
 @settings(max_examples=200)
