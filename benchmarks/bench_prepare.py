@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.data.prepare import prepare_suite
 
 SUITE = """\

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.run.runner import RunOptions, run_suite
 from harness.run.store import suite_store
 

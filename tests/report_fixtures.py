@@ -24,7 +24,8 @@ from unittest import mock
 
 import yaml
 
-from harness.config.suite import Suite, load_suite
+from harness.config.load import load_suite
+from harness.config.suite import Suite
 from harness.run.record import run_record
 from harness.run.store import SuiteStore
 from harness.scoring import score_run_dir

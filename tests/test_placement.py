@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness import cli, faults
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.errors import UserError
 from harness.run import placement
 from harness.run.placement import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import faults
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.run.store import SuiteStore
 
 pytest_plugins = ["pytester"]

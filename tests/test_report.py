@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.cli.report import add_arguments, run_report
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.errors import UserError
 from harness.report import write_report
 from harness.report.examples import aligned_lines
@@ -208,7 +208,7 @@ def test_report_imports_no_torch_and_reads_only_stored_files(built, tmp_path):
         "import sys, json\n"
         "from pathlib import Path\n"
         "from harness.report import write_report\n"
-        "from harness.config.suite import load_suite\n"
+        "from harness.config.load import load_suite\n"
         "path = write_report(load_suite(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))\n"
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'accelerate') "
         "if m in sys.modules]\n"

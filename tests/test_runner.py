@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import faults
-from harness.config.suite import load_suite
+from harness.config.load import load_suite
 from harness.run.runner import RunOptions, run_suite
 from harness.run.status import render_status
 from harness.run.store import suite_store

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
+from harness.config.load import load_suite
 from harness.config.settings import RunSpec, field_paths
-from harness.config.suite import SpecError, load_suite
+from harness.config.suite import SpecError
 from tests.strategies import minimal_suite, suite_axes
 
 ABLATIONS_DIR = Path(__file__).parent.parent / "ablations"

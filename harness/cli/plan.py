@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Print the plan; a suite with problems raises SpecError (exit 2, every problem listed)."""
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
 
     print(render_plan(load_suite(args.suite_file)))
     return 0

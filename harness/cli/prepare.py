@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepare, then print one line per dataset: size, skips, and whether it was reused."""
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
     from harness.data.cache import default_cache_root
     from harness.data.prepare import prepare_suite
     from harness.errors import UserError

@@ -142,7 +142,7 @@ class SuiteFile(pytest.File):
     """A suite file: its runs (baseline first), then its expectations."""
 
     def collect(self):
-        from harness.config.suite import load_suite
+        from harness.config.load import load_suite
         from harness.errors import UserError
 
         if hasattr(self.config, "workerinput"):

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its path; a suite without results is a UserError."""
     from harness.cli.finish import finish_suite
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
     from harness.errors import UserError
 
     end = finish_suite(load_suite(args.suite_file), args.runs_dir, args.reports_dir)

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_run(args: argparse.Namespace) -> int:
     """Run the suite, print a summary line and the expectations, write the report."""
     from harness.cli.finish import finish_suite
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
     from harness.errors import UserError
     from harness.expect.check import format_expectations
     from harness.run.runner import RunOptions, run_suite

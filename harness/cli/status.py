@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the status table of the suite's runs."""
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
     from harness.run.status import render_status
     from harness.run.store import suite_store
 

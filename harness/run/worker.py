@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from accelerate import PartialState
 
-    from harness.config.suite import load_suite
+    from harness.config.load import load_suite
     from harness.data.prepare import prepare
     from harness.run.execute import train_evaluate_score
 

@@ -1,0 +1,116 @@
+"""Suite YAML -> a validated Suite: read, merge `extends:`, check keys, expand, resolve `expect:`.
+
+Every problem of the file (and of the files it extends) is collected and raised together as one
+SpecError naming file, line and dotted key.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from harness.config.expand import (
+    build_runs,
+    expand,
+    read_axes,
+    read_baseline,
+    read_extra_runs,
+    with_overrides,
+)
+from harness.config.problems import Problems, check_keys, validate
+from harness.config.suite import MODES, SUITE_KEYS, Suite
+from harness.config.yamlsource import YamlDocument, load_yaml
+from harness.expect.resolve import parse_expectations
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read, merge (extends), validate and expand a suite file; raise SpecError listing problems."""
+    path = Path(path)
+    doc = load_yaml(path)
+    problems = Problems(doc)
+    raw = _merged(doc, problems, seen=())
+    problems.raise_if_any()
+    check_keys(raw, SUITE_KEYS, (), problems)
+    name = raw.get("suite")
+    if not isinstance(name, str) or not name.strip():
+        problems.add(("suite",), "required: a name for the suite, e.g. suite: default")
+    mode = raw.get("mode", "one_at_a_time")
+    if mode not in MODES:
+        problems.add(("mode",), f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    base = raw.get("base", {})
+    if not isinstance(base, dict):
+        problems.add(("base",), "must be a mapping of sections (data, model, train, text, eval)")
+        base = {}
+    axes = read_axes(raw.get("axes") or {}, problems)
+    base_spec = validate(base, ("base",), problems)
+    for key, values in axes.items():
+        for index, value in enumerate(values):
+            validate(
+                with_overrides(base, {key: value}),
+                ("axes", key, index),
+                problems,
+                only_under=tuple(key.split(".")),
+            )
+    baseline_choice = read_baseline(raw.get("baseline") or {}, axes, problems)
+    extra_runs = read_extra_runs(raw.get("runs") or [], problems)
+    problems.raise_if_any()
+    assert base_spec is not None
+    combos = expand(axes, mode, baseline_choice) + extra_runs
+    runs = build_runs(base, combos, axes, baseline_choice, problems)
+    expectations, expect_problems = parse_expectations(raw.get("expect"), runs)
+    for key_path, message in expect_problems:
+        problems.add(key_path, message)
+    problems.raise_if_any()
+    header = {
+        line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip()
+        for line in doc.header
+        if ":" in line
+    }
+    return Suite(
+        name=name,
+        path=path,
+        question=raw.get("question") or header.get("question"),
+        command=header.get("command"),
+        mode=mode,
+        axes=tuple((key, tuple(values)) for key, values in axes.items()),
+        runs=tuple(runs),
+        expectations=tuple(expectations),
+    )
+
+
+def _merged(doc: YamlDocument, problems: Problems, seen: tuple[Path, ...]) -> dict:
+    """The file's mapping deep-merged over the file it `extends`, if any."""
+    if doc.data is None:
+        return {}
+    if not isinstance(doc.data, dict):
+        problems.add((), "a suite file must be a YAML mapping (suite:, base:, axes:, ...)")
+        return {}
+    parent_name = doc.data.get("extends")
+    if parent_name is None:
+        return doc.data
+    if not isinstance(parent_name, str):
+        problems.add(("extends",), "must be a path to another suite file")
+        return doc.data
+    parent_path = (doc.path.parent / parent_name).resolve()
+    if parent_path in seen:
+        problems.add(("extends",), f"circular extends through {parent_path}")
+        return doc.data
+    if not parent_path.exists():
+        problems.add(("extends",), f"no such file: {parent_path}")
+        return doc.data
+    parent_doc = load_yaml(parent_path)
+    parent_problems = Problems(parent_doc)
+    parent = _merged(parent_doc, parent_problems, seen + (doc.path.resolve(),))
+    problems.items += parent_problems.items
+    merged = _deep_merge(parent, {k: v for k, v in doc.data.items() if k != "extends"})
+    return merged
+
+
+def _deep_merge(under: dict, over: dict) -> dict:
+    out = copy.deepcopy(under)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
