@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ from harness.model.build import build_model, parameter_counts
 from harness.model.freezing import FreezePolicy, apply_policy, drop_frozen_grads, ever_trainable
 from harness.text.vocab import PAD, check_vocab
 from harness.train.checkpoint import (
+    STATE_FILE,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -50,6 +51,8 @@ from harness.train.checkpoint import (
 from harness.train.dev import dev_evaluate
 from harness.train.guards import TrainingFailed, check_finite, collapse_flag
 from harness.train.schedule import make_scheduler, warmup_updates
+from harness.train.state import TrainState
+from harness.train.summary import build_summary
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
 
@@ -83,7 +86,7 @@ class Session:
     run_dir: Path
     prepared: Prepared
     use_mask: bool
-    state: dict[str, Any] = field(default_factory=dict)
+    state: TrainState
 
 
 def train(spec: RunSpec, prepared: Prepared, run_dir: Path,
@@ -148,6 +151,14 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
                                                    / settings.grad_accum))
     scheduler = make_scheduler(optimizer, settings, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    state = TrainState(sampler=sampler.state_dict())
+    checkpoint = find_checkpoint(run_dir)
+    if checkpoint is not None:
+        state = TrainState.from_json(load_checkpoint(accelerator, checkpoint))
+        sampler.load_state_dict(state.sampler)
+        state.resumed_from_step = state.step
+        if accelerator.is_main_process:
+            truncate_log(run_dir / LOG_FILE, state.step)
     session = Session(
         spec=settings, accelerator=accelerator, model=model, optimizer=optimizer,
         scheduler=scheduler, sampler=sampler, policy=policy,
@@ -156,16 +167,9 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
         run_dir=run_dir, prepared=prepared,
         use_mask=bool(getattr(prepared.processor.feature_extractor, "return_attention_mask",
                               True)),
+        state=state,
     )
-    session.state = _fresh_state(sampler)
-    checkpoint = find_checkpoint(run_dir)
-    if checkpoint is not None:
-        session.state = load_checkpoint(accelerator, checkpoint)
-        sampler.load_state_dict(session.state["sampler"])
-        session.state["resumed_from_step"] = session.state["step"]
-        if accelerator.is_main_process:
-            truncate_log(run_dir / LOG_FILE, session.state["step"])
-    apply_policy(_unwrapped(session), policy, session.state["step"])
+    apply_policy(_unwrapped(session), policy, state.step)
     return session
 
 
@@ -179,40 +183,30 @@ def _some_parameters_unused(config: Any, policy: FreezePolicy) -> bool:
     return policy.changes_over_time() or getattr(config, "layerdrop", 0.0) > 0 or not masking
 
 
-def _fresh_state(sampler: DurationBatchSampler) -> dict[str, Any]:
-    return {
-        "step": 0, "sampler": sampler.state_dict(), "audio_seconds": 0.0,
-        "padded_seconds": 0.0, "train_seconds": 0.0, "elapsed_s": 0.0, "final_loss": None,
-        "skipped_updates": 0, "resumed_from_step": None,
-        "window": {"updates": 0, "loss": 0.0, "grad_norm": 0.0, "audio": 0.0, "padded": 0.0,
-                   "seconds": 0.0},
-    }
-
-
 def _loop(session: Session, report: Callable[[dict], None]) -> None:
     s, state, accelerator = session.spec, session.state, session.accelerator
     session.model.train()
     batches = _batch_stream(session)
-    started = time.perf_counter() - state["elapsed_s"]
-    while state["step"] < session.total:
+    started = time.perf_counter() - state.elapsed_s
+    while state.step < session.total:
         tick = time.perf_counter()
         loss, audio, padded = _update(session, [next(batches) for _ in range(s.grad_accum)])
-        state["step"] += 1
-        step = state["step"]
+        state.step += 1
+        step = state.step
         if faults.poison_loss("train", step):
             loss = float("nan")
         check_finite(loss, step)
         drop_frozen_grads(_unwrapped(session))
         grad_norm = accelerator.clip_grad_norm_(session.model.parameters(), s.max_grad_norm)
         session.optimizer.step()
-        state["skipped_updates"] += bool(session.optimizer.step_was_skipped)
+        state.skipped_updates += bool(session.optimizer.step_was_skipped)
         session.scheduler.step()
         session.optimizer.zero_grad(set_to_none=True)
         if session.policy.changes_over_time() and step == session.policy.count:
             apply_policy(_unwrapped(session), session.policy, step)  # head-only phase is over
         seconds = time.perf_counter() - tick
-        _account(state, loss, float(grad_norm), audio, padded, seconds)
-        state["elapsed_s"] = time.perf_counter() - started
+        state.account(loss, float(grad_norm), audio, padded, seconds)
+        state.elapsed_s = time.perf_counter() - started
         faults.checkpoint("train", step)
         if step % s.log_every == 0 or step == session.total:
             _log(session, report)
@@ -220,7 +214,7 @@ def _loop(session: Session, report: Callable[[dict], None]) -> None:
             _evaluate(session, report)
         if s.checkpoint_every and step % s.checkpoint_every == 0 and step < session.total:
             _checkpoint(session)
-        state["elapsed_s"] = time.perf_counter() - started
+        state.elapsed_s = time.perf_counter() - started
 
 
 def _update(session: Session, chunk: list[list[int]]) -> tuple[float, float, float]:
@@ -256,34 +250,12 @@ def _batch_stream(session: Session) -> Iterator[list[int]]:
         session.sampler.next_epoch()
 
 
-def _account(state: dict, loss: float, grad_norm: float, audio: float, padded: float,
-             seconds: float) -> None:
-    window = state["window"]
-    window["updates"] += 1
-    window["loss"] += loss
-    window["grad_norm"] += grad_norm if math.isfinite(grad_norm) else 0.0
-    window["audio"] += audio
-    window["padded"] += padded
-    window["seconds"] += seconds
-    state["audio_seconds"] += audio
-    state["padded_seconds"] += padded
-    state["train_seconds"] += seconds
-    state["final_loss"] = loss
-
-
 def _log(session: Session, report: Callable[[dict], None]) -> None:
-    state, window = session.state, session.state["window"]
-    updates = max(1, window["updates"])
-    record = {
-        "step": state["step"],
-        "loss": window["loss"] / updates,
-        "lr": session.scheduler.get_last_lr()[0],
-        "grad_norm": window["grad_norm"] / updates,
-        "audio_seconds_per_s": window["audio"] / window["seconds"] if window["seconds"] else 0.0,
-        "padding_fraction": 1 - window["audio"] / window["padded"] if window["padded"] else 0.0,
-        "elapsed_s": state["elapsed_s"],
-    }
-    state["window"] = {key: 0 * value for key, value in window.items()}
+    state = session.state
+    means = state.take_window().means()
+    record = {"step": state.step, "loss": means["loss"], "lr": session.scheduler.get_last_lr()[0],
+              "grad_norm": means["grad_norm"], "audio_seconds_per_s": means["audio_seconds_per_s"],
+              "padding_fraction": means["padding_fraction"], "elapsed_s": state.elapsed_s}
     _append_log(session, record, report)
 
 
@@ -304,7 +276,7 @@ def _evaluate(session: Session, report: Callable[[dict], None]) -> dict[str, Any
             _unwrapped(session), session.prepared.processor, dev,
             batch_seconds=session.spec.batch_seconds, autocast=accelerator.autocast,
         )
-        record = {"step": session.state["step"],
+        record = {"step": session.state.step,
                   **{k: v for k, v in result.items() if k != "examples"}}
         _append_log(session, record, report)
     accelerator.wait_for_everyone()
@@ -312,45 +284,23 @@ def _evaluate(session: Session, report: Callable[[dict], None]) -> dict[str, Any
 
 
 def _checkpoint(session: Session) -> None:
-    session.state["sampler"] = session.sampler.state_dict()
-    save_checkpoint(session.accelerator, session.run_dir, session.state)
+    session.state.sampler = session.sampler.state_dict()
+    save_checkpoint(session.accelerator, session.run_dir, session.state.to_json())
 
 
 def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
     accelerator, state = session.accelerator, session.state
     final = find_checkpoint(session.run_dir)
-    if final is None or json.loads((final / "trainer_state.json").read_text())["step"] \
-            != state["step"]:
+    if final is None or json.loads((final / STATE_FILE).read_text())["step"] != state.step:
         _checkpoint(session)
     evaluation = _evaluate(session, report)
-    flags = []
-    if evaluation is not None:
-        flag = collapse_flag(evaluation, state["step"], session.warmup)
-        flags += [flag] if flag else []
-    digest = _agreed_digest(session)
-    epochs = state["sampler"]["epoch"] + state["sampler"]["position"] / max(1, len(session.sampler))
-    summary = {
-        "steps": state["step"],
-        "epochs": epochs,
-        "train_seconds": state["train_seconds"],
-        "audio_seconds_seen": state["audio_seconds"],
-        "audio_seconds_per_s": state["audio_seconds"] / state["train_seconds"]
-        if state["train_seconds"] else 0.0,
-        "final_loss": state["final_loss"],
-        "padding_fraction": 1 - state["audio_seconds"] / state["padded_seconds"]
-        if state["padded_seconds"] else 0.0,
-        "flags": flags,
-        "parameters": parameter_counts(_unwrapped(session)),
-        "weights_sha256": digest,
-        "dev": evaluation,
-        "warmup_updates": session.warmup,
-        "precision": accelerator.mixed_precision,
-        "num_processes": accelerator.num_processes,
-        "skipped_updates": state["skipped_updates"],
-        "resumed_from_step": state.get("resumed_from_step"),
-        "repeated_batches": session.sampler.plan().repeated_batches,
-        "oversized_batches": session.sampler.plan().oversized,
-    }
+    flag = collapse_flag(evaluation, state.step, session.warmup) if evaluation else None
+    summary = build_summary(
+        state, batches_per_epoch=len(session.sampler), plan=session.sampler.plan(),
+        flags=[flag] if flag else [], parameters=parameter_counts(_unwrapped(session)),
+        weights_sha256=_agreed_digest(session), dev=evaluation, warmup=session.warmup,
+        precision=accelerator.mixed_precision, num_processes=accelerator.num_processes,
+    )
     if accelerator.is_main_process:
         _save_model(session)
         write_json_atomic(session.run_dir / SUMMARY_FILE, summary)  # last: the run is done
@@ -370,7 +320,7 @@ def _agreed_digest(session: Session) -> str:
         if len(set(digests)) > 1:
             raise TrainingFailed(
                 f"processes ended with different weights ({len(set(digests))} distinct of "
-                f"{len(digests)}): gradients were not synchronized", session.state["step"])
+                f"{len(digests)}): gradients were not synchronized", session.state.step)
     return mine
 
 
