@@ -109,3 +109,22 @@ def test_the_layering_check_sees_a_violation(tmp_path):
     source.write_text("def f():\n    from harness.report.render import write_report\n")
     assert "harness.report.render" in harness_imports(source)
     assert level("harness.report.render") > level("harness.train.loop")
+
+
+def test_architecture_md_states_the_same_layers():
+    """harness/ARCHITECTURE.md's layer table names, on each layer's row, the packages this test
+    puts there, so the document cannot drift from what is enforced."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            rows[int(cells[0])] = cells[1]
+    assert sorted(rows) == list(range(len(LAYERS)))
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if prefix == "harness":
+                continue
+            path = prefix.removeprefix("harness.").replace(".", "/")
+            name = f"`{path}/`" if (ROOT / path).is_dir() else f"`{path}.py`"
+            assert name in rows[index], f"layer {index} of ARCHITECTURE.md lacks {name}"

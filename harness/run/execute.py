@@ -1,6 +1,7 @@
 """One run, in this process: train (or resume) -> decode the test set -> score.
 
-Shared by the sequential runner and the worker processes of the GPU placements.
+Shared by the sequential runner, the worker processes of the GPU placements and the stand-in
+build. Training, decoding and torch are imported when a run starts, not when the runner is.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness import faults
 from harness.config.suite import Run, Suite
+from harness.data.cache import default_cache_root
 from harness.errors import UserError
 from harness.files import read_json
 from harness.run.worker import RESULT
@@ -34,8 +35,6 @@ def worker_command(suite: Suite, run: Run, runs_root: Path, cache_root: Path,
 def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
                         device: str | None = None) -> dict:
     """Run one run as a worker job and return what its main process wrote."""
-    from harness.data.cache import default_cache_root
-
     runs_root = Path(options.runs_root).resolve()
     cache_root = Path(options.cache_root or default_cache_root()).resolve()
     run_dir = runs_root / suite.name / run.id

@@ -19,8 +19,13 @@ from pathlib import Path
 
 from harness import faults
 from harness.config.suite import Run, Suite
+from harness.data.cache import default_cache_root
+from harness.data.prepare import prepare_suite
 from harness.errors import UserError
+from harness.run.execute import train_evaluate_score
+from harness.run.placement import check_placement, run_in_subprocesses, visible_gpus
 from harness.run.progress import SuiteProgress
+from harness.run.record import run_record, write_run_spec
 from harness.run.store import SuiteStore, suite_store
 
 PLACEMENTS = ("sequential", "runs_per_gpu", "processes")
@@ -73,8 +78,6 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
     if options.placement not in PLACEMENTS:
         raise UserError(f"unknown placement {options.placement!r}: use {', '.join(PLACEMENTS)}")
     if options.placement != "sequential":
-        from harness.run.placement import check_placement
-
         check_placement(options.placement, options.processes)
     store = suite_store(suite, options.runs_root)
     outcome = SuiteOutcome()
@@ -120,8 +123,6 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
 
 def _on_free_gpus(todo: list[Run], execute) -> None:
     """Independent runs at the same time, one worker process per GPU."""
-    from harness.run.placement import visible_gpus
-
     free: queue.Queue[str] = queue.Queue()
     for gpu in visible_gpus():
         free.put(gpu)
@@ -150,8 +151,6 @@ def _quiet_library_progress_bars() -> None:
 def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteOutcome,
              progress: SuiteProgress) -> tuple[dict, dict]:
     """Prepare each distinct dataset the runs need, once; a failure fails only its runs."""
-    from harness.data.cache import default_cache_root
-    from harness.data.prepare import prepare_suite
 
     def starting(key: str, reused: bool) -> None:
         progress.say(f"data {key}: {'reusing the cache' if reused else 'preparing'}")
@@ -172,8 +171,6 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
 def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOptions,
              progress: SuiteProgress, device: str | None = None) -> dict:
     """Train, evaluate, score and describe one run; a raised error becomes a failed record."""
-    from harness.run.record import run_record, write_run_spec
-
     run_dir = store.run_dir(run.id)
     os.environ[faults.CURRENT_RUN_ENV] = run.id  # inherited by worker processes too
     timings: dict[str, float] = {}
@@ -182,12 +179,8 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
         write_run_spec(suite, run, prepared, run_dir)
         progress.run_started(run.slug, run.id, run.spec.train.max_steps)
         if options.placement == "sequential":
-            from harness.run.execute import train_evaluate_score
-
             results = train_evaluate_score(run.spec, prepared, run_dir, timings, progress.step)
         else:
-            from harness.run.placement import run_in_subprocesses
-
             results = run_in_subprocesses(suite, run, options, timings, device)
     except KeyboardInterrupt:
         raise
@@ -201,7 +194,5 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
 
 
 def _failed_record(suite: Suite, run: Run, reason: str, prepared, timings: dict) -> dict:
-    from harness.run.record import run_record
-
     return run_record(suite, run, prepared, status="failed", reason=reason, train=None,
                       scores=None, timings=timings)
