@@ -3,12 +3,18 @@ rule sets and relations resolve against a suite; checks give the fixture suite's
 
 from __future__ import annotations
 
+import json
+import re
+from types import SimpleNamespace
+from unittest import mock
+
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.config.suite import SpecError, load_suite
+from harness.config.load import load_suite
+from harness.config.suite import SpecError
 from harness.expect.check import ERROR, FAILED, PASSED, check_expectations, format_expectations
 from harness.expect.parse import (
     Comparison,
@@ -19,7 +25,9 @@ from harness.expect.parse import (
     parse_expression,
 )
 from harness.expect.resolve import parse_expectations
+from harness.run.record import run_record
 from harness.run.store import SuiteStore
+from harness.scoring import score_run_dir
 from tests import report_fixtures as fx
 from tests.strategies import comparisons
 
@@ -196,6 +204,93 @@ def test_significantly_needs_the_paired_bootstrap_to_agree(finished):
     assert tied["status"] == FAILED
     assert "difference +0.0000 [+0.0000, +0.0000] at 95%, not significant (fails)" in (
         tied["measured"])
+
+
+# Two runs (baseline, labeled=1h) on the same 10 utterances of 4 words (40 words), with hand-made
+# hypotheses: "miss" substitutes the first word (1 error in 4), "hit" is the reference.
+PAIRED_SUITE = dict(fx.SUITE, suite="paired", axes={"data.labeled": ["30min", "1h"]})
+PAIRED_REFERENCES = [" ".join(fx.WORDS[(i + k) % len(fx.WORDS)] for k in range(4))
+                     for i in range(10)]
+
+
+def paired_hypothesis(reference: str, outcome: str) -> str:
+    """The reference ("hit") or the reference with its first word substituted ("miss")."""
+    return reference if outcome == "hit" else "zebra " + reference.split(" ", 1)[1]
+
+
+def build_paired_suite(directory, plan: dict) -> tuple:
+    """PAIRED_SUITE on disk as tests/report_fixtures.py stores a suite, each run's predictions
+    "hit" or "miss" per utterance as `plan` says; returns (suite, runs root, records by id)."""
+    suite = load_suite(fx.write_suite_file(directory, PAIRED_SUITE))
+    runs_root = directory / "runs"
+    store = SuiteStore(runs_root / suite.name)
+    by_slug = {run.slug: run for run in suite.runs}
+    with mock.patch("harness.run.record.hardware", lambda: fx.HARDWARE), \
+            mock.patch("harness.run.record.git_state", lambda: fx.GIT):
+        for slug, outcomes in plan.items():
+            run = by_slug[slug]
+            run_dir = store.run_dir(run.id)
+            run_dir.mkdir(parents=True)
+            lines = [json.dumps({"id": f"utt{i:03d}", "speaker": f"spk{i % 2}", "duration": 2.0,
+                                 "reference": ref, "hypothesis": paired_hypothesis(ref, outcome)})
+                     for i, (ref, outcome) in enumerate(zip(PAIRED_REFERENCES, outcomes,
+                                                            strict=True))]
+            (run_dir / "predictions.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+            prepared = SimpleNamespace(fingerprint=run.data_key * 6,
+                                       report=fx.data_report(run.spec.data.labeled))
+            scores = score_run_dir(run_dir, ["blog", "whisper"], n_boot=200, seed=0)
+            store.put(run_record(suite, run, prepared, status="finished", reason=None,
+                                 train=fx.train_summary({"train_seconds": 60.0, "speed": 25.0}),
+                                 scores=scores, timings={"train_s": 1.0}))
+    return suite, runs_root, store.records_by_id()
+
+
+def test_significantly_fails_when_the_paired_interval_straddles_zero(tmp_path):
+    """labeled=1h beats the baseline on 4/40 vs 5/40 words, but it is better on 5 utterances and
+    worse on 4 (the resampled difference is (worse - better draws) / 40, mean -0.025, sd ~0.075),
+    so the 95% interval holds 0: a point-estimate win is not a significant one."""
+    miss, hit = "miss", "hit"
+    finished = build_paired_suite(tmp_path, {
+        "baseline": [miss] * 5 + [hit] * 4 + [hit],
+        "labeled=1h": [hit] * 5 + [miss] * 4 + [hit],
+    })
+    (row,) = rows_of(finished, "wer[labeled=1h] < wer[baseline] significantly")
+    assert row["status"] == FAILED
+    measured = row["measured"]
+    assert measured.startswith(
+        "wer.blog: labeled=1h 0.1000 vs baseline 0.1250, difference -0.0250 [")
+    assert measured.endswith("] at 95%, not significant (fails)")
+    low, high = map(float, re.search(r"\[(\S+), (\S+)\]", measured).groups())
+    assert low < 0 < high
+
+
+def one_run_better_everywhere(tmp_path) -> tuple:
+    """The baseline misses 1 word of 4 on every utterance (10/40), labeled=1h none (0/40)."""
+    return build_paired_suite(tmp_path, {"baseline": ["miss"] * 10, "labeled=1h": ["hit"] * 10})
+
+
+def test_significantly_passes_when_one_run_is_better_on_every_utterance(tmp_path):
+    """Every resample gives labeled=1h - baseline = -0.25, so both spellings of the claim pass."""
+    better, worse = rows_of(one_run_better_everywhere(tmp_path),
+                            "wer[labeled=1h] < wer[baseline] significantly",
+                            "wer[baseline] > wer[labeled=1h] significantly")
+    assert better == {"expectation": "wer[labeled=1h] < wer[baseline] significantly",
+                      "status": PASSED,
+                      "measured": "wer.blog: labeled=1h 0.0000 vs baseline 0.2500, difference "
+                                  "-0.2500 [-0.2500, -0.2500] at 95%"}
+    assert worse["status"] == PASSED
+    assert worse["measured"] == ("wer.blog: baseline 0.2500 vs labeled=1h 0.0000, difference "
+                                 "+0.2500 [+0.2500, +0.2500] at 95%")
+
+
+def test_a_significant_difference_on_the_other_side_is_not_significant_for_the_claim(tmp_path):
+    """baseline <= labeled=1h has its interval [+0.25, +0.25] wholly on the wrong side of 0: the
+    row fails and says the claimed direction is not significant."""
+    (reverse,) = rows_of(one_run_better_everywhere(tmp_path),
+                         "wer[baseline] <= wer[labeled=1h] significantly")
+    assert reverse["status"] == FAILED
+    assert reverse["measured"] == ("wer.blog: baseline 0.2500 vs labeled=1h 0.0000, difference "
+                                   "+0.2500 [+0.2500, +0.2500] at 95%, not significant (fails)")
 
 
 def test_runs_without_values_make_an_error_not_a_pass(finished):
