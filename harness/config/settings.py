@@ -69,17 +69,25 @@ class DataSpec(Section):
         "synthetic",
         "synthetic (espeak-ng corpus), hf (a hub dataset) or local (a directory/manifest)",
     )
-    name: str | None = setting(None, "hub dataset name, e.g. timit_asr (source: hf)")
-    config: str | None = setting(None, "hub dataset configuration, e.g. clean (source: hf)")
-    data_dir: str | None = setting(None, "local data directory the hub dataset needs (TIMIT)")
-    path: str | None = setting(
-        None, "local dataset: save_to_disk directory, audiofolder, or CSV/JSONL manifest"
+    name: str | None = setting(
+        None, "hub dataset published as data files (no loading script), source: hf"
     )
-    schema_name: Literal["timit", "librispeech", "common_voice", "generic"] = Field(
+    config: str | None = setting(None, "hub dataset configuration, e.g. clean (source: hf)")
+    data_dir: str | None = setting(None, "data directory passed to load_dataset (source: hf)")
+    path: str | None = setting(
+        None, "local dataset: save_to_disk directory, audiofolder, CSV/JSONL manifest, or the "
+        "root of a TIMIT / LibriSpeech / Libri-light tree (with that schema)"
+    )
+    schema_name: Literal["timit", "librispeech", "librilight", "common_voice", "generic"] = Field(
         "generic",
         alias="schema",
-        description="column layout of the source: timit, librispeech, common_voice or generic",
+        description="layout of the source: timit, librispeech, librilight, common_voice or "
+        "generic",
         json_schema_extra={"affects_results": True},
+    )
+    librispeech_path: str | None = setting(
+        None, "schema librilight: LibriSpeech root holding the dev/test split folders "
+        "(default: LibriSpeech/ beside librispeech_finetuning/)"
     )
     columns: dict[str, str] = setting(
         {}, "column overrides: {audio, text, speaker, id} -> the source's column names"
@@ -90,17 +98,23 @@ class DataSpec(Section):
         None, "split monitored during training (default: a slice of the test split, never the pool)"
     )
     dev_utterances: int = setting(
-        64, "utterances monitored during training", affects_results=False, ge=1
+        64, "utterances monitored during training: a seeded selection of the dev split",
+        affects_results=False, ge=1,
     )
     labeled: LabeledDuration = setting(
-        None, "labeled audio time drawn from the pool (10min, 1h, 5h), or all of it"
+        None, "labeled audio time drawn from the pool (10min, 1h, 5h), or all of it; "
+        "librilight: 10min, 1h, 10h are the official sets"
     )
     subset_seed: int = setting(
         0, "seed of the pool order whose prefixes are the nested subsets", ge=0
     )
     balance_speakers: bool = setting(False, "interleave speakers in the pool order")
-    min_seconds: float = setting(0.0, "drop utterances shorter than this (after resampling)", ge=0)
-    max_seconds: float = setting(20.0, "drop utterances longer than this", gt=0)
+    min_seconds: float = setting(
+        0.0, "drop training utterances shorter than this (after resampling)", ge=0
+    )
+    max_seconds: float = setting(
+        20.0, "drop training utterances longer than this (test and dev sets keep theirs)", gt=0
+    )
     test_max_utterances: int | None = setting(None, "score only the first N test utterances", ge=1)
     sample_rate: int = setting(
         16000, "feature extractor sampling rate; audio is resampled to it", gt=0
@@ -118,6 +132,10 @@ class DataSpec(Section):
             raise ValueError("source: hf needs data.name (a hub dataset name)")
         if self.source == "local" and not self.path:
             raise ValueError("source: local needs data.path")
+        if self.schema_name == "librilight" and self.source != "local":
+            raise ValueError("schema: librilight reads the corpus tree: it needs source: local")
+        if self.librispeech_path and self.schema_name != "librilight":
+            raise ValueError("data.librispeech_path is for schema: librilight only")
         if self.min_seconds >= self.max_seconds:
             raise ValueError("data.min_seconds must be below data.max_seconds")
         return self
@@ -196,6 +214,16 @@ class TrainSpec(Section):
         "auto", "mixed precision; auto = bf16 on GPUs that have it, else fp16 on GPU, no on CPU"
     )
     seed: int = setting(0, "seed of initialization, batching and masking", ge=0)
+    # Recomputation replays each layer's forward with its saved RNG state (torch.utils.checkpoint),
+    # so gradients are the same: only memory and speed change.
+    gradient_checkpointing: bool = setting(
+        False, "recompute activations in the backward pass (less memory, slower); never taken "
+        "from the checkpoint's config", affects_results=False
+    )
+    keep_checkpoint: bool = setting(
+        False, "keep the resumable checkpoint (optimizer state) after the run finishes; "
+        "model/ is always kept", affects_results=False
+    )
     eval_every: int = setting(
         0, "dev evaluation every N updates (0 = at the end)", affects_results=False, ge=0
     )

@@ -132,6 +132,31 @@ def reset_head(model: PreTrainedModel) -> None:
             head.bias.zero_()
 
 
+def set_activation_checkpointing(model: PreTrainedModel, enabled: bool) -> bool:
+    """Turn activation (gradient) checkpointing on or off, whatever the checkpoint's config said.
+
+    A config saved with `"gradient_checkpointing": true` (facebook/wav2vec2-base's) makes
+    transformers turn it on at load; the run's `train.gradient_checkpointing` decides instead.
+    Returns whether it is on.
+    """
+    if enabled:
+        enable = getattr(model, "activation_checkpointing_enable", None) \
+            or model.gradient_checkpointing_enable
+        enable()
+    else:
+        disable = getattr(model, "activation_checkpointing_disable", None) \
+            or model.gradient_checkpointing_disable
+        disable()
+    return is_activation_checkpointing(model)
+
+
+def is_activation_checkpointing(model: PreTrainedModel) -> bool:
+    """Whether any layer recomputes its activations in the backward pass."""
+    check = getattr(type(model), "is_activation_checkpointing", None)  # transformers >= 5.2x
+    return bool(model.is_activation_checkpointing if check is not None
+                else model.is_gradient_checkpointing)
+
+
 def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     """Total parameters and those that currently require gradients."""
     total = sum(p.numel() for p in model.parameters())

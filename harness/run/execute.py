@@ -20,6 +20,7 @@ def train_evaluate_score(spec: RunSpec, prepared, run_dir: Path, timings: dict,
                          is_main_process: bool = True) -> dict:
     """Train `spec` (resuming a checkpoint), decode the test set once, score every rule set."""
     from harness.scoring import score_run_dir
+    from harness.train.checkpoint import drop_checkpoint
     from harness.train.loop import train
 
     started = time.time()
@@ -27,6 +28,8 @@ def train_evaluate_score(spec: RunSpec, prepared, run_dir: Path, timings: dict,
     timings["train_s"] = time.time() - started
     if not is_main_process:
         return {"train": summary, "scores": None}
+    if not spec.train.keep_checkpoint:
+        drop_checkpoint(run_dir)  # model/ holds the final weights; the optimizer state is 2x more
     faults.checkpoint("evaluate")
     started = time.time()
     _decode_test_set(spec, prepared, run_dir)

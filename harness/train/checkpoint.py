@@ -55,6 +55,16 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict[str, An
     return final
 
 
+def drop_checkpoint(run_dir: Path) -> None:
+    """Delete a finished run's resumable state (checkpoint/, and .old/.tmp left by a kill).
+
+    Call it only after training finished (train_summary.json and model/ written): a rerun then
+    returns the stored summary and never needs the optimizer state.
+    """
+    for name in (CHECKPOINT, CHECKPOINT + ".old", CHECKPOINT + ".tmp"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
 def load_checkpoint(accelerator: Accelerator, path: Path) -> dict[str, Any]:
     """Restore the accelerator's state from `path`; returns the trainer state saved with it."""
     accelerator.load_state(str(path))

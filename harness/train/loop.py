@@ -38,7 +38,12 @@ from harness.config.settings import RunSpec, TrainSpec
 from harness.data.batching import DurationBatchSampler, collate
 from harness.errors import UserError
 from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, write_json_atomic
-from harness.model.build import build_model, parameter_counts
+from harness.model.build import (
+    build_model,
+    is_activation_checkpointing,
+    parameter_counts,
+    set_activation_checkpointing,
+)
 from harness.model.freezing import FreezePolicy, apply_policy, drop_frozen_grads, ever_trainable
 from harness.text.vocab import PAD, check_vocab
 from harness.train.checkpoint import (
@@ -124,6 +129,7 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     # Ids run 0..max without gaps in harness.text.vocab; max + 1 also covers a vocabulary with gaps.
     model = build_model(spec.model, vocab_size=max(prepared.vocab.values()) + 1,
                         pad_token_id=prepared.vocab[PAD])
+    set_activation_checkpointing(model, settings.gradient_checkpointing)
     policy = FreezePolicy.parse(settings.freeze)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
@@ -300,6 +306,7 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         flags=[flag] if flag else [], parameters=parameter_counts(_unwrapped(session)),
         weights_sha256=_agreed_digest(session), dev=evaluation, warmup=session.warmup,
         precision=accelerator.mixed_precision, num_processes=accelerator.num_processes,
+        gradient_checkpointing=is_activation_checkpointing(_unwrapped(session)),
     )
     if accelerator.is_main_process:
         _save_model(session)

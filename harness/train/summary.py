@@ -9,7 +9,8 @@ from harness.train.state import TrainState
 
 def build_summary(state: TrainState, *, batches_per_epoch: int, plan: Any, flags: list,
                   parameters: dict[str, int], weights_sha256: str, dev: dict | None,
-                  warmup: int, precision: str, num_processes: int) -> dict[str, Any]:
+                  warmup: int, precision: str, num_processes: int,
+                  gradient_checkpointing: bool) -> dict[str, Any]:
     """The summary of a run that trained `state.step` updates.
 
     `plan` is the sampler's batch plan (repeated and oversized batch counts); `dev` the final
@@ -33,6 +34,7 @@ def build_summary(state: TrainState, *, batches_per_epoch: int, plan: Any, flags
         "warmup_updates": warmup,
         "precision": precision,
         "num_processes": num_processes,
+        "gradient_checkpointing": gradient_checkpointing,
         "skipped_updates": state.skipped_updates,
         "resumed_from_step": state.resumed_from_step,
         "repeated_batches": plan.repeated_batches,
