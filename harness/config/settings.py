@@ -147,8 +147,9 @@ class ModelSpec(Section):
     name_or_path: str | None = setting(
         None, "hub id or local directory of a wav2vec2-family checkpoint"
     )
-    preset: Literal["tiny", "small"] | None = setting(
-        None, "a small wav2vec2 built from a config, for CPU runs"
+    preset: Literal["tiny", "small", "base"] | None = setting(
+        None, "a wav2vec2 built from a config with random weights: tiny and small for CPU runs, "
+        "base (wav2vec2-base's layout, 95M parameters) for GPU checks"
     )
     mask_time_prob: float | None = setting(
         0.05, "SpecAugment: share of frames masked in time", ge=0, le=1

@@ -12,6 +12,9 @@ Presets (built from a `Wav2Vec2Config`, same code path as a checkpoint once save
   from random weights on about an hour of espeak audio (README.md, "The presets").
 - `small`: 7 x 256 conv channels, 6 layers of width 256 (4 heads, FFN 1024): 5.6M parameters,
   for longer CPU runs or a quick GPU run.
+- `base`: `Wav2Vec2Config()` as it is, the layout of facebook/wav2vec2-base (7 x 512 conv
+  channels, 12 layers of width 768, 95M parameters), from random weights: what the GPU check
+  (benchmarks/gpu_check.py) measures throughput on without the hub.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_conv_pos_embedding_groups": 16,
         "layerdrop": 0.0,
     },
+    "base": {},  # Wav2Vec2Config's defaults are wav2vec2-base's layout
 }
 
 # ModelSpec field -> config attribute; applied only when the spec sets a value (not None).
