@@ -90,6 +90,14 @@ def test_common_voice_stereo_48k_is_downmixed(corpora, tmp_path):
     assert 0.5 < row["duration"] < 10
 
 
+def test_a_dialect_region_column_is_kept_on_every_row(corpora, tmp_path):
+    """A saved dataset with timit_asr's dialect_region column keeps it in the prepared splits."""
+    spec = spec_for({"source": "local", "path": str(corpora["timit"]), "schema": "timit"})
+    prepared = prepare(spec, tmp_path / "cache")
+    assert set(prepared.train["dialect_region"]) == {"DR1"}
+    assert set(prepared.test["dialect_region"]) == {"DR1"}
+
+
 def test_asking_for_more_than_the_pool_is_a_clear_error(corpora, tmp_path):
     spec = spec_for({"source": "local", "path": str(corpora["timit"]), "schema": "timit",
                      "labeled": "5h"})

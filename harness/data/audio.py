@@ -1,8 +1,10 @@
 """Audio in, model input out: decode, down-mix, resample, check, normalize.
 
-Decoding goes through soundfile (libsndfile: WAV, FLAC, OGG, MP3) rather than datasets' Audio
-feature, which needs torchcodec: here every undecodable file must become a counted skip with its
-reason, never an exception in the middle of a dataset map.
+Decoding goes through soundfile (libsndfile: WAV, FLAC, OGG, MP3, and NIST SPHERE PCM such as
+LDC TIMIT's 16 kHz 16-bit .WAV) rather than datasets' Audio feature, which needs torchcodec: here
+every undecodable file must become a counted skip with its reason, never an exception in the
+middle of a dataset map. The one exception is SPHERE compressed with shorten, which libsndfile
+cannot read: a corpus that has one has them all, so it stops preparation with the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 import soxr
+
+from harness.errors import UserError
 
 # Every wav2vec2-family encoder (base, large, XLS-R, HuBERT) uses the same conv stack: kernels
 # 10,3,3,3,3,2,2 and strides 5,2,2,2,2,2,2, i.e. a 400-sample receptive field and one output
@@ -53,8 +57,32 @@ def decode(ref: AudioRef) -> tuple[np.ndarray, int]:
     except AudioError:
         raise
     except Exception as error:  # libsndfile raises several types for corrupt or missing files
+        _refuse_compressed_sphere(ref)
         raise AudioError("unreadable", f"{ref.path or 'bytes'}: {error}") from error
     return samples, int(rate)
+
+
+def _refuse_compressed_sphere(ref: AudioRef) -> None:
+    """A UserError for NIST SPHERE whose sample_coding is compressed (shorten, wavpack), e.g.
+    `sample_coding -s26 pcm,embedded-shorten-v2.00`; returns for any other file."""
+    try:
+        if ref.data is not None:
+            header = ref.data[:1024]
+        else:
+            with open(ref.path, "rb") as handle:
+                header = handle.read(1024)
+    except (OSError, TypeError):
+        return
+    if not header.startswith(b"NIST_1A"):
+        return
+    coding = next((line.split()[-1].decode("ascii", "replace") for line in header.splitlines()
+                   if line.startswith(b"sample_coding")), "")
+    if "embedded-" in coding:
+        raise UserError(
+            f"{ref.path or 'audio bytes'}: NIST SPHERE compressed as {coding!r}, which libsndfile "
+            "cannot decode; convert the corpus to PCM first, e.g. `sph2pipe -f wav IN.WAV "
+            "OUT.WAV` for each file (a RIFF WAV under the same name is read as well)"
+        )
 
 
 def to_model_rate(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:

@@ -1,9 +1,12 @@
 """The decoded pool: every usable utterance of a source's splits, at the model's rate, once.
 
-Each row is checked in the order a user would want to hear about it (transcript, decoding,
-length, CTC feasibility, duplicates); a row that fails is skipped and its reason counted, with
-a few examples, in the pool's report. Subsets of any size are later cut from this pool without
-decoding anything again.
+Each row is checked in the order a user would want to hear about it (transcript, duplicates,
+decoding, length, CTC feasibility); a row that fails is skipped and its reason counted, with a
+few examples, in the pool's report. The training filters (`min_seconds`, `max_seconds`, CTC
+feasibility) apply to the training split only: test and dev sets are scored as published, and
+lose only what cannot be scored at all (no transcript or an empty one after normalization,
+audio that cannot be decoded or is shorter than the encoder's receptive field, a repeated id).
+Subsets of any size are later cut from this pool without decoding anything again.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from harness.data.audio import (
     to_model_rate,
     zero_mean_unit_variance,
 )
-from harness.data.sources import RawUtterance
+from harness.data.schemas import RawUtterance
 from harness.text.normalize import RuleSet
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
     "speaker": datasets.Value("string"),
+    "dialect_region": datasets.Value("string"),  # TIMIT's DR1..DR8; empty for other corpora
     "duration": datasets.Value("float64"),
     "raw_text": datasets.Value("string"),
     "text": datasets.Value("string"),
@@ -75,12 +79,15 @@ class SplitTally:
 
 
 def write_split(utterances, path: Path, spec: DataSpec, targets: RuleSet,
-                written_before: int = 0) -> SplitTally:
-    """Decode, check and write one split's usable rows to an Arrow file; return its tally."""
+                written_before: int = 0, training: bool = True) -> SplitTally:
+    """Decode, check and write one split's usable rows to an Arrow file; return its tally.
+
+    `training=False` (test, dev) keeps every row that can be scored: no duration or CTC filter.
+    """
     tally = SplitTally()
     with ArrowWriter(features=FEATURES, path=str(path)) as writer:
         for utterance in utterances:
-            row = _checked_row(utterance, spec, targets, tally)
+            row = _checked_row(utterance, spec, targets, tally, training)
             if row is None:
                 continue
             writer.write(row)
@@ -97,7 +104,7 @@ def write_split(utterances, path: Path, spec: DataSpec, targets: RuleSet,
 
 
 def _checked_row(utterance: RawUtterance, spec: DataSpec, targets: RuleSet,
-                 tally: SplitTally) -> dict | None:
+                 tally: SplitTally, training: bool) -> dict | None:
     raw_text = utterance.text
     if not isinstance(raw_text, str):
         tally.skip(utterance, "missing_transcript", f"transcript is {raw_text!r}")
@@ -116,28 +123,36 @@ def _checked_row(utterance: RawUtterance, spec: DataSpec, targets: RuleSet,
         tally.skip(utterance, error.reason, str(error))
         return None
     duration = samples.size / spec.sample_rate
-    if samples.size < RECEPTIVE_FIELD:
+    if samples.size < RECEPTIVE_FIELD:  # no output frame: not even a test set can use it
         tally.skip(utterance, "shorter_than_receptive_field",
                    f"{samples.size} samples < {RECEPTIVE_FIELD}")
         return None
-    if duration < spec.min_seconds:
-        tally.skip(utterance, "below_min_seconds", f"{duration:.2f}s < {spec.min_seconds}s")
-        return None
-    if duration > spec.max_seconds:
-        tally.skip(utterance, "above_max_seconds", f"{duration:.2f}s > {spec.max_seconds}s")
-        return None
-    if ctc_frames_needed(text) > output_frames(samples.size):
-        tally.skip(utterance, "ctc_infeasible",
-                   f"{ctc_frames_needed(text)} frames needed, {output_frames(samples.size)} given")
+    if training and (skip := _training_filter(text, samples.size, duration, spec)):
+        tally.skip(utterance, *skip)
         return None
     audio_sha1 = hashlib.sha1(samples.tobytes()).hexdigest()
     if spec.normalize_audio:
         samples = zero_mean_unit_variance(samples)
     return {
-        "id": utterance.id, "speaker": utterance.speaker, "duration": duration,
+        "id": utterance.id, "speaker": utterance.speaker,
+        "dialect_region": utterance.dialect_region, "duration": duration,
         "raw_text": raw_text, "text": text, "audio_sha1": audio_sha1,
         "input_values": samples,
     }
+
+
+def _training_filter(text: str, n_samples: int, duration: float,
+                     spec: DataSpec) -> tuple[str, str] | None:
+    """(reason, detail) when a training utterance is outside the length limits or too short
+    for its CTC target, else None."""
+    if duration < spec.min_seconds:
+        return "below_min_seconds", f"{duration:.2f}s < {spec.min_seconds}s"
+    if duration > spec.max_seconds:
+        return "above_max_seconds", f"{duration:.2f}s > {spec.max_seconds}s"
+    if ctc_frames_needed(text) > output_frames(n_samples):
+        return ("ctc_infeasible",
+                f"{ctc_frames_needed(text)} frames needed, {output_frames(n_samples)} given")
+    return None
 
 
 def overlap_problems(train: SplitTally, other: SplitTally, name: str) -> list[str]:

@@ -7,8 +7,14 @@ Cache layout (under $HARNESS_CACHE or .harness-cache/):
                                  utterance, keyed by (source fingerprint, splits, targets rule
                                  set + version, sample rate, duration filters, audio normalization)
     prepared/<key>/prepared.json a subset of a pool: the training indices (a prefix of a seeded
-                                 order, so subsets nest), test/dev choice and the data report,
-                                 keyed by (pool key, labeled, subset seed, balancing, test/dev)
+                                 order, so subsets nest; or a corpus's official set, Libri-light's
+                                 10min/1h/10h), keyed by (pool key, labeled, subset seed,
+                                 balancing, test/dev settings)
+
+Only the training split is filtered (durations, CTC feasibility, the labeled subset). The test
+split is scored as published: it loses only what cannot be scored (pool.py) and what
+`test_max_utterances` cuts, and the data report counts both by reason. The dev split is a
+seeded selection of `dev_utterances` (of the test split when there is no dev split).
 
 Entries are written under a lock into a temporary sibling and renamed into place when complete,
 so a killed preparation leaves nothing that looks finished.
@@ -33,7 +39,10 @@ from harness.files import building, content_hash, locked, read_json, write_json
 from harness.text.normalize import get_rule_set
 from harness.text.vocab import build_vocab, encode, make_processor, oov_audit
 
-POOL_FORMAT = 1
+# 2: rows carry dialect_region; test and dev splits are no longer filtered by duration or CTC.
+POOL_FORMAT = 2
+# The dev selection does not move with subset_seed, so dev curves of different subsets compare.
+DEV_SEED = 0
 
 
 @dataclass
@@ -156,15 +165,16 @@ def _build_pool(spec: RunSpec, source, directory: Path, pool_key: str) -> None:
     tallies, written = {}, 0
     for role, split in roles.items():
         tallies[role] = write_split(source.read(split), directory / f"{role}.arrow", data, targets,
-                                    written_before=written)
+                                    written_before=written, training=role == "train")
         written += tallies[role].utterances
     problems = [p for role in roles if role != "train"
                 for p in overlap_problems(tallies["train"], tallies[role], role)]
     if problems:
         raise UserError(f"{source.description}: " + "; ".join(problems))
-    if tallies["train"].utterances == 0:
-        raise UserError(f"{source.description}: split {data.train_split!r} has no usable "
-                        f"utterance (skipped: {dict(tallies['train'].skipped)})")
+    for role in ("train", "test"):
+        if tallies[role].utterances == 0:
+            raise UserError(f"{source.description}: split {roles[role]!r} has no usable "
+                            f"utterance (skipped: {dict(tallies[role].skipped)})")
     train_texts = datasets.Dataset.from_file(str(directory / "train.arrow"))["text"]
     vocab = build_vocab(train_texts)  # the pool's alphabet: nested subsets share one label set
     make_processor(vocab, sampling_rate=data.sample_rate,
@@ -177,18 +187,25 @@ def _build_pool(spec: RunSpec, source, directory: Path, pool_key: str) -> None:
                                     length=64),
         "splits": {role: tally.summary() for role, tally in tallies.items()},
         "vocab": vocab,
+        "official_subsets": source.official_subsets(),
     })
 
 
 def _select(spec: RunSpec, pool_dir: Path, pool: dict, key: str) -> dict:
-    """The labeled subset (shortest prefix of the seeded order reaching the requested time)."""
+    """The labeled subset: the shortest prefix of the seeded order reaching the requested time,
+    or the corpus's official set of exactly that much audio (Libri-light)."""
     data = spec.data
     train = datasets.Dataset.from_file(str(pool_dir / "train.arrow"))
     durations = np.asarray(train["duration"], dtype=np.float64)
     speakers = train["speaker"]
     total = float(durations.sum())
+    official = _official_subset(data.labeled, pool)
     if data.labeled is None:
         indices = np.arange(len(durations))
+    elif official is not None:
+        wanted = set(official["ids"])
+        indices = np.asarray([i for i, utterance_id in enumerate(train["id"])
+                              if utterance_id in wanted], dtype=np.int64)
     else:
         if data.labeled > total + 1e-6:
             raise UserError(
@@ -211,6 +228,12 @@ def _select(spec: RunSpec, pool_dir: Path, pool: dict, key: str) -> dict:
             "hours": round(subset_seconds / 3600, 4),
             "utterances": int(len(indices)),
             "speakers": len({speakers[i] for i in indices}),
+            **({} if official is None else {
+                "official": official["name"], "official_folders": official["folders"],
+                "official_utterances": len(official["ids"]),
+                # official utterances the training filters skipped (e.g. above max_seconds)
+                "official_skipped": len(official["ids"]) - int(len(indices)),
+            }),
         },
         "fingerprint": content_hash({"pool": pool["fingerprint"], "train": indices.tolist(),
                                      **_subset_settings(spec)}, length=64),
@@ -229,9 +252,9 @@ def _load(prepared_dir: Path, pool_dir: Path, pool: dict) -> PreparedData:
     test = split["test"]
     if settings["test_max_utterances"]:
         test = test.select(range(min(len(test), settings["test_max_utterances"])))
-    dev = split.get("dev")
-    if dev is None:  # monitoring only: a slice of the test set, never of the training pool
-        dev = test.select(range(min(len(test), settings["dev_utterances"])))
+    # Monitoring only: from the dev split, else from the test set, never from the training pool.
+    dev = split.get("dev", test)
+    dev = dev.select(_dev_selection(len(dev), settings["dev_utterances"]))
     report = _report(pool, prepared, train, dev, test, vocab)
     return PreparedData(
         dir=prepared_dir, key=prepared["key"], fingerprint=prepared["fingerprint"],
@@ -239,6 +262,23 @@ def _load(prepared_dir: Path, pool_dir: Path, pool: dict) -> PreparedData:
         processor=Wav2Vec2Processor.from_pretrained(str(pool_dir / "processor")),
         vocab=vocab, report=report,
     )
+
+
+def _official_subset(labeled: float | None, pool: dict) -> dict | None:
+    """The corpus's official training set of exactly `labeled` seconds, with its name, if any."""
+    if labeled is None:
+        return None
+    return next(({"name": name, **subset}
+                 for name, subset in pool.get("official_subsets", {}).items()
+                 if abs(subset["seconds"] - labeled) < 1e-6), None)
+
+
+def _dev_selection(available: int, wanted: int) -> list[int]:
+    """`wanted` of `available` dev rows, in their order: a prefix of one seeded permutation, so
+    a larger selection holds a smaller one; everything when there are no more."""
+    if available <= wanted:
+        return list(range(available))
+    return sorted(np.random.default_rng(DEV_SEED).permutation(available)[:wanted].tolist())
 
 
 def _with_labels(dataset: datasets.Dataset, vocab: dict) -> datasets.Dataset:
@@ -266,7 +306,18 @@ def _report(pool: dict, prepared: dict, train, dev, test, vocab: dict) -> dict:
                              for role, figures in pool["splits"].items()
                              if figures["skipped_examples"]},
         "labeled": prepared["labeled"],
-        "train": _figures(train), "dev": _figures(dev), "test": _figures(test),
+        "train": _figures(train), "dev": _figures(dev),
+        "test": _test_figures(test, pool["splits"]["test"]),
         "vocab_size": len(vocab),
         "oov_test_characters": oov_audit(test["text"], vocab),
     }
+
+
+def _test_figures(test, pool_test: dict) -> dict:
+    """The scored test set, and what was dropped from the published split, by reason."""
+    published = pool_test["utterances"] + pool_test["skipped_total"]
+    skipped = dict(pool_test["skipped"])  # unscorable: unreadable, empty transcript, ...
+    if len(test) < pool_test["utterances"]:
+        skipped["test_max_utterances"] = pool_test["utterances"] - len(test)
+    return {**_figures(test), "published": published, "skipped": dict(sorted(skipped.items())),
+            "skipped_total": sum(skipped.values())}

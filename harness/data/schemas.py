@@ -2,13 +2,16 @@
 
 A role is what preparation needs of a row: `audio` (the sound), `text` (the transcript),
 `speaker` (for per-speaker scores and balancing) and `id` (unique within the corpus, used to
-prove that no test utterance is in the training pool).
+prove that no test utterance is in the training pool). Every source yields its rows as
+`RawUtterance`s in these roles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from harness.data.audio import AudioRef
 from harness.errors import UserError
 
 ROLES = ("audio", "text", "speaker", "id")
@@ -20,11 +23,29 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "timit": {"audio": "audio", "text": "text", "speaker": "speaker_id", "id": "file"},
     # librispeech_asr: file, audio, text, speaker_id, chapter_id, id ("1272-128104-0000").
     "librispeech": {"audio": "audio", "text": "text", "speaker": "speaker_id", "id": "id"},
+    # Libri-light's fine-tuning sets are LibriSpeech utterances: the same columns.
+    "librilight": {"audio": "audio", "text": "text", "speaker": "speaker_id", "id": "id"},
     # common_voice: client_id, path, audio (48 kHz MP3), sentence, up_votes, ..., locale.
     "common_voice": {"audio": "audio", "text": "sentence", "speaker": "client_id", "id": "path"},
     # Our manifests, audiofolders and the synthetic corpus; `path` is accepted for audio too.
     "generic": {"audio": "audio", "text": "text", "speaker": "speaker", "id": "id"},
 }
+
+# A corpus-specific column kept on every prepared row when the source has it (TIMIT: DR1..DR8).
+DIALECT_COLUMN = "dialect_region"
+
+
+@dataclass(frozen=True)
+class RawUtterance:
+    """One row of a source, before decoding; `row` is where it came from (file:line, index)."""
+
+    id: str
+    speaker: str | None
+    text: str | None
+    audio: AudioRef
+    row: str
+    dialect_region: str | None = None
+
 
 # Columns that hold a file path rather than an Audio feature, tried when `audio` is absent.
 PATH_COLUMNS = ("path", "file", "file_name", "audio_path", "audio_filepath")

@@ -1,8 +1,10 @@
-"""One interface over where audio comes from: a hub dataset, a local dataset, the synthetic corpus.
+"""One interface over where audio comes from: a hub dataset, a local dataset or corpus tree
+(harness.data.corpora: TIMIT, LibriSpeech, Libri-light), the synthetic corpus.
 
 A source yields `RawUtterance`s per split and has a cheap `cache_key` (no decoding): a hub
 dataset's own fingerprints, or the names, sizes and modification times of local files, so an
-edited local corpus is prepared again while an unchanged one is reused.
+edited local corpus is prepared again while an unchanged one is reused. `official_subsets` names
+training sets a corpus publishes (Libri-light's 10 min / 1 h / 10 h); most have none.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import csv
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +20,12 @@ import datasets
 
 from harness.config.settings import DataSpec
 from harness.data.audio import AudioRef
-from harness.data.schemas import column_map, resolve_columns
+from harness.data.corpora import CORPUS_SCHEMAS, open_corpus
+from harness.data.schemas import DIALECT_COLUMN, RawUtterance, column_map, resolve_columns
 from harness.errors import UserError
 from harness.files import content_hash
 
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
-
-
-@dataclass(frozen=True)
-class RawUtterance:
-    """One row of a source, before decoding; `row` is where it came from (file:line, index)."""
-
-    id: str
-    speaker: str | None
-    text: str | None
-    audio: AudioRef
-    row: str
 
 
 class DatasetSource:
@@ -64,7 +55,8 @@ class DatasetSource:
         if isinstance(dataset.features.get(audio_column), datasets.Audio):
             # Undecoded: bytes/path come through and decoding errors become counted skips.
             dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
-        wanted = [c for c in dict.fromkeys(columns.values()) if c is not None]
+        dialect = DIALECT_COLUMN if DIALECT_COLUMN in dataset.column_names else None
+        wanted = [c for c in dict.fromkeys([*columns.values(), dialect]) if c is not None]
         for index, row in enumerate(dataset.select_columns(wanted)):
             utterance_id = row[columns["id"]] if columns["id"] else f"{split}-{index}"
             yield RawUtterance(
@@ -74,7 +66,12 @@ class DatasetSource:
                 text=row[columns["text"]],
                 audio=self._audio_ref(row[audio_column]),
                 row=f"{where} row {index}",
+                dialect_region=None if dialect is None or row[dialect] is None
+                else str(row[dialect]),
             )
+
+    def official_subsets(self) -> dict:
+        return {}
 
     def _audio_ref(self, value: Any) -> AudioRef:
         if isinstance(value, dict):
@@ -111,6 +108,9 @@ class ManifestSource:
         directories = {path.parent for path in self._files.values()}
         return content_hash({"manifests": sorted(map(str, self._files.values())),
                              "files": [_tree_listing(d) for d in sorted(directories)]})
+
+    def official_subsets(self) -> dict:
+        return {}
 
     def read(self, split: str) -> Iterator[RawUtterance]:
         path = self._files[split] if not self._split_column else next(iter(self._files.values()))
@@ -213,6 +213,8 @@ def _local_source(spec: DataSpec, path: Path):
         return ManifestSource({"*": path}, spec, f"manifest {path}", split_column=True)
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return _saved_dataset(spec, path)
+    if spec.schema_name == "librilight":  # a corpus tree only
+        return open_corpus(spec, path)
     manifests = {p.stem: p for p in sorted(path.iterdir())
                  if p.is_file() and p.suffix in MANIFEST_SUFFIXES and not p.name.startswith(".")
                  and not p.stem.startswith("metadata")}
@@ -221,9 +223,12 @@ def _local_source(spec: DataSpec, path: Path):
     folders = _audiofolder_metadata(path)
     if folders:
         return ManifestSource(folders, spec, f"audiofolder {path}")
+    if spec.schema_name in CORPUS_SCHEMAS:  # TIMIT or LibriSpeech as distributed
+        return open_corpus(spec, path)
     raise UserError(
         f"data.path {str(path)!r}: not a save_to_disk dataset, an audiofolder (metadata.csv/"
-        "jsonl) or a directory of {split}.jsonl/.csv manifests"
+        "jsonl), a directory of {split}.jsonl/.csv manifests, or (with data.schema timit, "
+        "librispeech or librilight) that corpus's tree as distributed"
     )
 
 
