@@ -128,3 +128,20 @@ def test_architecture_md_states_the_same_layers():
             path = prefix.removeprefix("harness.").replace(".", "/")
             name = f"`{path}/`" if (ROOT / path).is_dir() else f"`{path}.py`"
             assert name in rows[index], f"layer {index} of ARCHITECTURE.md lacks {name}"
+
+
+def test_architecture_md_names_where_every_setting_takes_effect():
+    """Each setting of harness.config.settings has a row in ARCHITECTURE.md's settings table
+    (by its dotted path, or by its last part on a row of its section, or as `section.sub.*`)."""
+    from harness.config.settings import field_paths
+
+    rows = [line for line in (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    missing = []
+    for path in field_paths():
+        section, leaf = path.split(".")[0], path.rsplit(".", 1)[-1]
+        parent = path.rsplit(".", 1)[0]
+        if not any(f"`{path}`" in row or f"`{parent}.*`" in row
+                   or (f"`{section}." in row and f"`{leaf}`" in row) for row in rows):
+            missing.append(path)
+    assert not missing, f"ARCHITECTURE.md's settings table lacks {missing}"

@@ -316,6 +316,9 @@ def test_reference_suites_keep_their_published_settings():
     assert (spec.train.lr, spec.train.epochs, spec.train.warmup_steps) == (1e-4, 30, 1000)
     assert (spec.train.weight_decay, spec.train.max_batch_size) == (0.005, 32)
     assert spec.train.freeze == "feature_encoder" and spec.text.targets == "blog"
+    assert spec.train.adam_betas == (0.9, 0.999)  # the Trainer's AdamW, not fairseq's 0.98
+    assert (spec.data.source, spec.data.schema_name, spec.data.test_split) == \
+        ("local", "timit", "test")  # the LDC tree from disk: no loading script
     libri = {run.slug.split(",")[0]: run.spec for run in
              load_suite(ABLATIONS_DIR / "librilight-limited.yaml").runs}
     for slug, steps, channel_mask, layerdrop in (("baseline", 13000, 0.25, 0.1),
@@ -326,6 +329,8 @@ def test_reference_suites_keep_their_published_settings():
         assert spec.train.freeze == "encoder_for_steps:10000"
         assert (spec.model.mask_time_prob, spec.model.mask_feature_prob) == (0.65, channel_mask)
         assert spec.model.layerdrop == layerdrop
+        assert (spec.data.schema_name, spec.data.dev_split, spec.data.test_split) == \
+            ("librilight", "dev-other", "test-clean")  # the official sets, as in the paper
 
 
 def test_plan_prints_the_run_table(capsys):
