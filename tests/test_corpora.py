@@ -15,6 +15,7 @@ from harness.config.settings import RunSpec
 from harness.data.prepare import is_prepared, prepare
 from harness.errors import UserError
 from harness.report.data import Dataset, skipped_table
+from tests.checkpoint_fixtures import hub_shaped_checkpoint
 from tests.corpus_fixtures import (
     MAX_SECONDS,
     copy_tree,
@@ -44,6 +45,12 @@ def trees(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory) -> Path:
+    """Wav2Vec2Config()'s full layout (95M parameters) saved as the hub ships wav2vec2-base."""
+    return hub_shaped_checkpoint(tmp_path_factory.mktemp("hub") / "wav2vec2-base")
 
 
 def librispeech(trees, **data) -> RunSpec:
@@ -314,8 +321,9 @@ def test_librilight_needs_its_folders_and_a_local_source(trees, tmp_path):
 
 
 @pytest.mark.integration
-def test_harness_run_trains_and_scores_a_librispeech_tree(trees, tmp_path):
-    """`harness run` on a LibriSpeech tree trains the tiny preset, monitors dev_utterances of
+def test_harness_run_trains_and_scores_a_librispeech_tree(trees, base_checkpoint, tmp_path):
+    """`harness run` on a LibriSpeech tree fine-tunes wav2vec2-base's layout saved as the hub
+    ships it, monitors dev_utterances of
     dev-clean, and scores all 6 scorable test-clean utterances, the 6 s one and the
     CTC-infeasible one included, with the test drops in the stored data report."""
     from harness.cli import main
@@ -330,7 +338,7 @@ base:
   data: {{source: local, schema: librispeech, path: {trees["librispeech"]},
           train_split: train-clean-100, dev_split: dev-clean, test_split: test-clean,
           dev_utterances: 2, max_seconds: {MAX_SECONDS}}}
-  model: {{preset: tiny}}
+  model: {{name_or_path: {base_checkpoint}}}
   train: {{lr: 1e-3, max_steps: 2, batch_seconds: 8}}
   eval: {{bootstrap: 100}}
 """)
@@ -355,9 +363,11 @@ base:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("corpus", ["timit", "librilight"])
-def test_harness_run_trains_and_scores_timit_and_librilight_trees(trees, tmp_path, corpus):
-    """`harness run` trains and scores the TIMIT tree (all 7 / 3 utterances) and Libri-light's
-    official 10min set (3 utterances) against LibriSpeech's test-clean beside it (3)."""
+def test_harness_run_trains_and_scores_timit_and_librilight_trees(trees, base_checkpoint,
+                                                                 tmp_path, corpus):
+    """`harness run` fine-tunes wav2vec2-base's layout (saved as the hub ships it) on the TIMIT
+    tree (all 7 / 3 utterances) and on Libri-light's official 10min set (3 utterances) against
+    LibriSpeech's test-clean beside it (3), and scores them."""
     from harness.cli import main
     from harness.config.load import load_suite
     from harness.run.store import suite_store
@@ -371,7 +381,7 @@ suite: {corpus}-tree
 mode: one_at_a_time
 base:
   data: {data}
-  model: {{preset: tiny}}
+  model: {{name_or_path: {base_checkpoint}}}
   train: {{lr: 1e-3, max_steps: 2, batch_seconds: 8}}
   eval: {{bootstrap: 100}}
 """)
