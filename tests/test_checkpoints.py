@@ -104,19 +104,3 @@ def test_a_hub_shaped_checkpoint_fine_tunes_through_harness_run(checkpoint, tmp_
     assert (kept_dir / "checkpoint" / "trainer_state.json").is_file()
     # keep_checkpoint changes no result: the two runs trained the same weights
     assert dropped["train"]["weights_sha256"] == kept["train"]["weights_sha256"]
-
-
-@pytest.mark.integration  # ~30 s on 2 cores: 95M parameters, two 8 s batches
-def test_the_base_architecture_saved_as_the_hub_ships_it_fine_tunes(tmp_path):
-    """wav2vec2-base's full layout (Wav2Vec2Config(), 95M parameters), saved as a pretraining
-    model with old weight-norm names and gradient_checkpointing true, trains two updates,
-    decodes and scores through harness run, with activation checkpointing off."""
-    from tests.data_fixtures import manifest_corpus
-
-    checkpoint = hub_shaped_checkpoint(tmp_path / "base")
-    record, run_dir = _run(_suite(tmp_path, "base", checkpoint, manifest_corpus(tmp_path)),
-                           tmp_path)
-    assert record["status"] == "finished", record.get("reason")
-    assert record["train"]["parameters"]["total"] > 90_000_000
-    assert record["train"]["steps"] == 2 and record["train"]["gradient_checkpointing"] is False
-    assert record["scores"]["n_utterances"] == 3
