@@ -1,4 +1,5 @@
-"""The suite runner with real processes: records, skips, failures, kills and a second runner.
+"""The suite runner with real processes: records, skips, failures, kills, a second runner, two
+gloo ranks per run (--placement processes) and a suite whose runs differ in precision.
 
 Every test trains the tiny preset for a handful of updates on a few minutes of synthetic audio,
 sharing one prepared-data cache, so the whole file takes about a minute or two on 2 cores.
@@ -184,3 +185,45 @@ def test_second_runner_refuses_and_nothing_is_lost(suite_file, tmp_path, cache_r
     assert first.returncode == 0, err
     records = (tmp_path / "runs" / "tiny" / "results.jsonl").read_text().splitlines()
     assert len(records) == 2
+
+
+def test_two_gloo_ranks_train_one_run_on_a_cpu(suite_file, tmp_path, cache_root):
+    """`harness run --placement processes --processes 2` on a CPU trains the run as two gloo ranks
+    that agree on the weights: finished, scored, num_processes 2, one log line per step."""
+    suite_file.write_text(SUITE.replace("axes:\n  train.lr: [1e-3, 3e-4]\n", ""))
+    done = harness_run(suite_file, tmp_path / "runs", cache_root, "--no-report",
+                       "--placement", "processes", "--processes", "2",
+                       env={"CUDA_VISIBLE_DEVICES": ""})  # a CPU, even on a GPU machine
+    assert done.returncode == 0, done.stderr
+    suite = load_suite(suite_file)
+    store = suite_store(suite, tmp_path / "runs")
+    [record] = store.records()
+    assert (record["status"], record["reason"]) == ("finished", None)
+    assert record["train"]["num_processes"] == 2
+    assert len(record["train"]["weights_sha256"]) == 64  # the loop checked both ranks agree
+    assert set(record["scores"]["rule_sets"]) == {"blog", "none"}
+    run_dir = store.run_dir(record["run_id"])
+    lines = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "loss" in line] == [1, 2, 3, 4, 5, 6]
+    log = (run_dir / "worker.log").read_text()
+    assert "SafetensorError" not in log and "Traceback" not in log
+
+
+def test_runs_that_differ_in_precision_all_finish(tmp_path, cache_root):
+    """A sequential suite of a `no` and a `bf16` run finishes both, the second precision in a
+    worker process, with records of the same shape."""
+    path = tmp_path / "precision.yaml"
+    path.write_text(SUITE.replace("log_every: 1}", 'log_every: 1, precision: "no"}').replace(
+        "train.lr: [1e-3, 3e-4]", 'train.precision: ["no", bf16]'))
+    suite = load_suite(path)
+    outcome = run_suite(suite, RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root,
+                                          interactive=False))
+    no, bf16 = outcome.records
+    assert [(r["status"], r["train"]["precision"]) for r in outcome.records] == [
+        ("finished", "no"), ("finished", "bf16")]
+    assert set(no) == set(bf16) and set(no["train"]) == set(bf16["train"])
+    assert set(no["timings"]) == set(bf16["timings"]) == {"train_s", "evaluate_s", "score_s",
+                                                         "total_s"}
+    store = suite_store(suite, tmp_path / "runs")
+    in_workers = [(store.run_dir(r["run_id"]) / "worker.log").exists() for r in outcome.records]
+    assert sorted(in_workers) == [False, True]  # one precision here, the other in a worker

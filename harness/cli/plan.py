@@ -1,4 +1,6 @@
-"""`harness plan`: the runs a suite expands to, and how many datasets it will prepare."""
+"""`harness plan`: the runs a suite expands to, and how many datasets it will prepare; with
+--placement/--processes, whether `harness run` could place them here (GPUs counted without torch:
+/dev/nvidiaN narrowed by CUDA_VISIBLE_DEVICES)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,29 @@ HELP = "show the runs a suite expands to and the datasets it needs"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `harness plan`."""
     parser.add_argument("suite_file", type=Path, help="the suite YAML file")
+    parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
+                        default=None,
+                        help="check this placement as `harness run` would here, and say where "
+                        "the runs would go")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes per run, checked with --placement")
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    """Print the plan; a suite with problems raises SpecError (exit 2, every problem listed)."""
+    """Print the plan; a suite with problems raises SpecError (exit 2, every problem listed), a
+    placement this machine cannot serve a UserError (exit 2, the reason)."""
     from harness.config.load import load_suite
+    from harness.run.placement import check_placement, describe_placement, gpus_without_torch
 
-    print(render_plan(load_suite(args.suite_file)))
+    placement_line = None
+    if args.placement is not None or args.processes is not None:
+        placement = args.placement or "sequential"
+        processes = 1 if args.processes is None else args.processes
+        gpus = gpus_without_torch()
+        check_placement(placement, processes, gpus)
+        placement_line = describe_placement(placement, processes, gpus)
+    plan = render_plan(load_suite(args.suite_file))
+    print(plan if placement_line is None else f"{plan}\n{placement_line}")
     return 0
 
 

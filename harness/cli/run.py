@@ -33,6 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "different GPUs at once) or processes (each run on --processes devices)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes per run with --placement processes (GPUs, or CPU ranks)")
+    parser.add_argument("--run-timeout", type=duration, default=None, metavar="DURATION",
+                        help="wall-clock limit of one run in a worker process (seconds, or e.g. "
+                        "90min, 2h); a run past it is killed and recorded failed. With "
+                        "sequential placement every run then trains in a worker. Default: none")
+
+
+def duration(text: str) -> float:
+    """Seconds from `--run-timeout 90`, `90s`, `90min` or `2h`."""
+    from harness.config.durations import parse_duration
+
+    try:
+        return parse_duration(float(text) if text.replace(".", "", 1).isdigit() else text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -46,7 +60,8 @@ def run_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite_file)
     options = RunOptions(runs_root=args.runs_dir, cache_root=args.cache_dir,
                          only=tuple(args.only), rerun_failed=args.rerun_failed,
-                         placement=args.placement, processes=args.processes)
+                         placement=args.placement, processes=args.processes,
+                         run_timeout=args.run_timeout)
     outcome = run_suite(suite, options)
     finished = len(outcome.records) - len(outcome.failed)
     print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "

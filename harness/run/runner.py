@@ -2,7 +2,9 @@
 -> record.
 
 Finished runs are skipped (same run id), interrupted runs resume from their checkpoint, a run
-that raises is recorded as failed with its reason and the suite goes on, Ctrl-C stops cleanly.
+that raises (or whose worker process fails, dies or runs past --run-timeout) is recorded as failed
+with its reason and the suite goes on, Ctrl-C stops cleanly. A run in a worker process is
+recorded exactly like one in this process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import queue
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ class RunOptions:
     placement: str = "sequential"
     processes: int = 1
     interactive: bool | None = None
+    run_timeout: float | None = None  # seconds a worker run may take; None: no limit
 
 
 @dataclass
@@ -77,8 +81,9 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
     """Execute the selected runs of a suite under the suite directory's lock."""
     if options.placement not in PLACEMENTS:
         raise UserError(f"unknown placement {options.placement!r}: use {', '.join(PLACEMENTS)}")
-    if options.placement != "sequential":
-        check_placement(options.placement, options.processes)
+    check_placement(options.placement, options.processes)
+    if options.run_timeout is not None and options.run_timeout <= 0:
+        raise UserError(f"--run-timeout must be positive, got {options.run_timeout:g} s")
     store = suite_store(suite, options.runs_root)
     outcome = SuiteOutcome()
     with store.exclusive():
@@ -98,13 +103,16 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                 progress.say(f"skipping {len(outcome.skipped)} run(s) already recorded "
                              f"({', '.join(outcome.skipped)}); --rerun-failed retries failed ones")
             prepared, failures = _prepare(suite, todo, options, outcome, progress)
+            in_worker = _runs_in_workers(todo, options)
 
-            def execute(run: Run, device: str | None = None) -> None:
+            def execute(run: Run, device: str | None = None,
+                        stop: threading.Event | None = None) -> None:
                 if run.data_key in failures:
                     record = _failed_record(suite, run, failures[run.data_key], None, {})
                 else:
                     record = _execute(suite, run, prepared[run.data_key], store, options,
-                                      progress, device)
+                                      progress, device, in_worker=run.id in in_worker,
+                                      stop=stop)
                 with record_lock:
                     store.put(record)
                     outcome.records.append(record)
@@ -122,21 +130,77 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
 
 
 def _on_free_gpus(todo: list[Run], execute) -> None:
-    """Independent runs at the same time, one worker process per GPU."""
+    """Independent runs at the same time, one worker process on each GPU this process was given
+    (CUDA_VISIBLE_DEVICES=2,3 -> the workers get "2" and "3")."""
     free: queue.Queue[str] = queue.Queue()
     for gpu in visible_gpus():
         free.put(gpu)
+    stop = threading.Event()  # Ctrl-C reaches this thread only: it stops the others' workers
 
     def on_a_free_gpu(run: Run) -> None:
         gpu = free.get()
         try:
-            execute(run, gpu)
+            execute(run, gpu, stop)
         finally:
             free.put(gpu)
 
-    with ThreadPoolExecutor(max_workers=free.qsize()) as pool:
+    pool = ThreadPoolExecutor(max_workers=free.qsize())
+    try:
         for future in [pool.submit(on_a_free_gpu, run) for run in todo]:
             future.result()
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _runs_in_workers(todo: list[Run], options: RunOptions) -> set[str]:
+    """Ids of the runs of a sequential suite that train in a worker process: all of them under a
+    --run-timeout (a run in this process cannot be stopped), else those needs_own_process picks."""
+    if options.placement != "sequential" or not todo:
+        return set()
+    if options.run_timeout is not None:
+        return {run.id for run in todo}
+    precisions = [_resolved_precision(run.spec.train.precision) for run in todo]
+    own = needs_own_process(precisions, _process_precision())
+    return {run.id for run, alone in zip(todo, own, strict=True) if alone}
+
+
+def needs_own_process(precisions: Sequence[str], current: str | None) -> list[bool]:
+    """Which runs must train in a worker: accelerate fixes mixed precision once per process, so
+    this process keeps `current` (before any run, the first run's) and runs with another go to a
+    worker: ['no', 'bf16', 'no'] with None -> [False, True, False]."""
+    home = current if current is not None else next(iter(precisions), None)
+    return [precision != home for precision in precisions]
+
+
+def _resolved_precision(precision: str) -> str:
+    """train.precision as accelerate will get it here (auto -> no on a CPU)."""
+    from harness.train.loop import resolve_precision
+
+    try:
+        return resolve_precision(precision)
+    except UserError:
+        return precision  # fp16 on a CPU: its run fails with that reason, wherever it runs
+
+
+def _process_precision() -> str | None:
+    """The mixed precision accelerate has fixed in this process; None before any Accelerator."""
+    from accelerate.state import AcceleratorState
+
+    return AcceleratorState._shared_state.get("_mixed_precision")
+
+
+def _release_gpu_memory() -> None:
+    """Hand back the GPU memory torch's allocator holds for runs done in this process."""
+    import gc
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def _quiet_library_progress_bars() -> None:
@@ -169,7 +233,8 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
 
 
 def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOptions,
-             progress: SuiteProgress, device: str | None = None) -> dict:
+             progress: SuiteProgress, device: str | None = None, *, in_worker: bool = False,
+             stop: threading.Event | None = None) -> dict:
     """Train, evaluate, score and describe one run; a raised error becomes a failed record."""
     run_dir = store.run_dir(run.id)
     os.environ[faults.CURRENT_RUN_ENV] = run.id  # inherited by worker processes too
@@ -178,10 +243,12 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
     try:
         write_run_spec(suite, run, prepared, run_dir)
         progress.run_started(run.slug, run.id, run.spec.train.max_steps)
-        if options.placement == "sequential":
+        if options.placement == "sequential" and not in_worker:
             results = train_evaluate_score(run.spec, prepared, run_dir, timings, progress.step)
         else:
-            results = run_in_subprocesses(suite, run, options, timings, device)
+            if options.placement == "sequential":
+                _release_gpu_memory()  # what earlier runs here cached, for the worker to use
+            results = run_in_subprocesses(suite, run, options, timings, device, stop)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a failed run is recorded, the suite goes on
