@@ -30,16 +30,23 @@ def run_plan(args: argparse.Namespace) -> int:
     """Print the plan; a suite with problems raises SpecError (exit 2, every problem listed), a
     placement this machine cannot serve a UserError (exit 2, the reason)."""
     from harness.config.load import load_suite
-    from harness.run.placement import check_placement, describe_placement, gpus_without_torch
+    from harness.run.placement import (
+        check_placement,
+        check_precisions,
+        describe_placement,
+        gpus_without_torch,
+    )
 
     placement_line = None
+    gpus = gpus_without_torch()
     if args.placement is not None or args.processes is not None:
         placement = args.placement or "sequential"
         processes = 1 if args.processes is None else args.processes
-        gpus = gpus_without_torch()
         check_placement(placement, processes, gpus)
         placement_line = describe_placement(placement, processes, gpus)
-    plan = render_plan(load_suite(args.suite_file))
+    suite = load_suite(args.suite_file)
+    check_precisions(suite.runs, gpus)
+    plan = render_plan(suite)
     print(plan if placement_line is None else f"{plan}\n{placement_line}")
     return 0
 

@@ -230,6 +230,17 @@ def check_placement(placement: str, processes: int, gpus: list[str] | None = Non
                         f"visible here ({', '.join(gpus)})")
 
 
+def check_precisions(runs, gpus: list[str]) -> None:
+    """Refuse fp16 where no GPU is visible: autocast to fp16 needs CUDA (bf16 and no run on a
+    CPU). All offending runs are named at once, before anything runs."""
+    if gpus:
+        return
+    fp16 = [run.slug for run in runs if run.spec.train.precision == "fp16"]
+    if fp16:
+        raise UserError(f"train.precision fp16 needs a CUDA GPU and none is visible here (runs: "
+                        f"{', '.join(fp16)}); use bf16 or no on a CPU, or auto")
+
+
 def describe_placement(placement: str, processes: int, gpus: list[str]) -> str:
     """One line: where the runs of a suite will go, e.g. 'runs_per_gpu: one run at a time on
     each of GPUs 2, 3'."""

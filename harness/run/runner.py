@@ -26,7 +26,12 @@ from harness.data.cache import default_cache_root
 from harness.data.prepare import prepare_suite
 from harness.errors import UserError
 from harness.run.execute import train_evaluate_score
-from harness.run.placement import check_placement, run_in_subprocesses, visible_gpus
+from harness.run.placement import (
+    check_placement,
+    check_precisions,
+    run_in_subprocesses,
+    visible_gpus,
+)
 from harness.run.progress import SuiteProgress
 from harness.run.record import run_record, write_run_spec
 from harness.run.store import SuiteStore, suite_store
@@ -82,6 +87,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
     if options.placement not in PLACEMENTS:
         raise UserError(f"unknown placement {options.placement!r}: use {', '.join(PLACEMENTS)}")
     check_placement(options.placement, options.processes)
+    check_precisions(select_runs(suite, options.only), visible_gpus())
     if options.run_timeout is not None and options.run_timeout <= 0:
         raise UserError(f"--run-timeout must be positive, got {options.run_timeout:g} s")
     store = suite_store(suite, options.runs_root)
