@@ -320,42 +320,50 @@ def test_librilight_needs_its_folders_and_a_local_source(trees, tmp_path):
 # End to end ------------------------------------------------------------------------------------
 
 
-@pytest.mark.integration
-def test_harness_run_trains_and_scores_a_librispeech_tree(trees, base_checkpoint, tmp_path):
-    """`harness run` on a LibriSpeech tree fine-tunes wav2vec2-base's layout saved as the hub
-    ships it, monitors dev_utterances of
-    dev-clean, and scores all 6 scorable test-clean utterances, the 6 s one and the
-    CTC-infeasible one included, with the test drops in the stored data report."""
+def run_tree(tmp_path: Path, name: str, data: str, checkpoint: Path):
+    """`harness run` of a one-run suite fine-tuning `checkpoint` for 2 updates on `data` (YAML
+    flow mapping); its record and run directory."""
     from harness.cli import main
     from harness.config.load import load_suite
     from harness.run.store import suite_store
 
-    suite = tmp_path / "librispeech.yaml"
+    suite = tmp_path / f"{name}.yaml"
     suite.write_text(f"""\
-suite: librispeech-tree
+suite: {name}
 mode: one_at_a_time
 base:
-  data: {{source: local, schema: librispeech, path: {trees["librispeech"]},
-          train_split: train-clean-100, dev_split: dev-clean, test_split: test-clean,
-          dev_utterances: 2, max_seconds: {MAX_SECONDS}}}
-  model: {{name_or_path: {base_checkpoint}}}
+  data: {data}
+  model: {{name_or_path: {checkpoint}}}
   train: {{lr: 1e-3, max_steps: 2, batch_seconds: 8}}
   eval: {{bootstrap: 100}}
 """)
     started = time.monotonic()
     assert main(["run", str(suite), "--runs-dir", str(tmp_path / "runs"),
                  "--cache-dir", str(tmp_path / "cache"), "--no-report"]) == 0
-    print(f"harness run on the LibriSpeech tree: {time.monotonic() - started:.1f}s")
+    print(f"harness run on the {name} tree: {time.monotonic() - started:.1f}s")
     store = suite_store(load_suite(suite), tmp_path / "runs")
     [record] = store.records()
+    return record, store.run_dir(record["run_id"])
+
+
+@pytest.mark.integration
+def test_harness_run_trains_and_scores_a_librispeech_tree(trees, base_checkpoint, tmp_path):
+    """`harness run` on a LibriSpeech tree fine-tunes wav2vec2-base's layout saved as the hub
+    ships it, monitors dev_utterances of dev-clean, and scores all 6 scorable test-clean
+    utterances, the 6 s one and the CTC-infeasible one included, with the test drops in the
+    stored data report."""
+    record, run_dir = run_tree(
+        tmp_path, "librispeech",
+        f"{{source: local, schema: librispeech, path: {trees['librispeech']}, "
+        "train_split: train-clean-100, dev_split: dev-clean, test_split: test-clean, "
+        f"dev_utterances: 2, max_seconds: {MAX_SECONDS}}}", base_checkpoint)
     assert record["status"] == "finished"
     assert record["train"]["dev"]["dev_utterances"] == 2
     report = record["data"]["report"]
     assert report["test"]["utterances"] == 6 and report["test"]["published"] == 8
     assert report["test"]["skipped"] == {"empty_transcript": 1, "unreadable": 1}
     predictions = [json.loads(line) for line in
-                   (store.run_dir(record["run_id"]) / "predictions.jsonl").read_text()
-                   .splitlines()]
+                   (run_dir / "predictions.jsonl").read_text().splitlines()]
     durations = {row["id"]: row["duration"] for row in predictions}
     assert len(durations) == 6
     assert durations["1089-134686-0004"] == 6.0 and durations["1089-134686-0005"] == 0.3
@@ -368,28 +376,10 @@ def test_harness_run_trains_and_scores_timit_and_librilight_trees(trees, base_ch
     """`harness run` fine-tunes wav2vec2-base's layout (saved as the hub ships it) on the TIMIT
     tree (all 7 / 3 utterances) and on Libri-light's official 10min set (3 utterances) against
     LibriSpeech's test-clean beside it (3), and scores them."""
-    from harness.cli import main
-    from harness.config.load import load_suite
-    from harness.run.store import suite_store
-
     data = {"timit": f"{{source: local, schema: timit, path: {trees['timit']}}}",
             "librilight": f"{{source: local, schema: librilight, path: {trees['librilight']}, "
                           "labeled: 10min, test_split: test-clean, dev_split: dev-clean}"}[corpus]
-    suite = tmp_path / f"{corpus}.yaml"
-    suite.write_text(f"""\
-suite: {corpus}-tree
-mode: one_at_a_time
-base:
-  data: {data}
-  model: {{name_or_path: {base_checkpoint}}}
-  train: {{lr: 1e-3, max_steps: 2, batch_seconds: 8}}
-  eval: {{bootstrap: 100}}
-""")
-    started = time.monotonic()
-    assert main(["run", str(suite), "--runs-dir", str(tmp_path / "runs"),
-                 "--cache-dir", str(tmp_path / "cache"), "--no-report"]) == 0
-    print(f"harness run on the {corpus} tree: {time.monotonic() - started:.1f}s")
-    [record] = suite_store(load_suite(suite), tmp_path / "runs").records()
+    record, _ = run_tree(tmp_path, corpus, data, base_checkpoint)
     assert record["status"] == "finished"
     report = record["data"]["report"]
     assert (report["labeled"]["utterances"], report["test"]["utterances"]) == {

@@ -30,24 +30,11 @@ from harness.run.placement import (
     worker_command,
 )
 from harness.run.runner import RunOptions, needs_own_process, run_suite, suite_store
+from tests.train_fixtures import tiny_suite
 
 # The tiny settings of tests/test_runner.py, one run: 6 updates on 2 min of synthetic audio.
-SUITE = """\
-# Question: does a worker process train and score a run like the runner itself?
-# Command:  harness run tiny-worker.yaml --placement processes --processes 1
-suite: tiny-worker
-mode: one_at_a_time
-base:
-  data:
-    source: synthetic
-    synth: {train: 2min, test: 20s, seed: 0}
-    dev_utterances: 4
-  model: {preset: tiny}
-  train: {lr: 1e-3, max_steps: 6, warmup_steps: 2, batch_seconds: 16, checkpoint_every: 3,
-          log_every: 1}
-  text: {targets: blog, scoring: [blog, none]}
-  eval: {bootstrap: 100}
-"""
+SUITE = tiny_suite("tiny-worker", "does a worker process train and score a run like the runner "
+                   "itself?", "harness run tiny-worker.yaml --placement processes --processes 1")
 
 
 def gpus(monkeypatch, count: int) -> None:

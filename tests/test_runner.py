@@ -22,27 +22,12 @@ from harness.config.load import load_suite
 from harness.run.runner import RunOptions, run_suite
 from harness.run.status import render_status
 from harness.run.store import suite_store
+from tests.train_fixtures import tiny_suite
 
 pytestmark = pytest.mark.integration
 
-SUITE = """\
-# Question: does the runner keep its promises?
-# Command:  harness run tiny.yaml
-suite: tiny
-mode: one_at_a_time
-base:
-  data:
-    source: synthetic
-    synth: {train: 2min, test: 20s, seed: 0}
-    dev_utterances: 4
-  model: {preset: tiny}
-  train: {lr: 1e-3, max_steps: 6, warmup_steps: 2, batch_seconds: 16, checkpoint_every: 3,
-          log_every: 1}
-  text: {targets: blog, scoring: [blog, none]}
-  eval: {bootstrap: 100}
-axes:
-  train.lr: [1e-3, 3e-4]
-"""
+SUITE = tiny_suite("tiny", "does the runner keep its promises?", "harness run tiny.yaml",
+                   axes="axes:\n  train.lr: [1e-3, 3e-4]\n")
 
 
 @pytest.fixture(scope="module")

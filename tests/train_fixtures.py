@@ -188,3 +188,24 @@ if __name__ == "__main__":
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main(sys.argv[1:])
+
+
+# The runner tests' tiny run: 6 updates of the tiny preset on 2 min of synthetic audio.
+TINY_BASE = """\
+base:
+  data:
+    source: synthetic
+    synth: {train: 2min, test: 20s, seed: 0}
+    dev_utterances: 4
+  model: {preset: tiny}
+  train: {lr: 1e-3, max_steps: 6, warmup_steps: 2, batch_seconds: 16, checkpoint_every: 3,
+          log_every: 1}
+  text: {targets: blog, scoring: [blog, none]}
+  eval: {bootstrap: 100}
+"""
+
+
+def tiny_suite(name: str, question: str, command: str, axes: str = "") -> str:
+    """A suite file of the tiny run (TINY_BASE), with its header, name and optional axes."""
+    return (f"# Question: {question}\n# Command:  {command}\nsuite: {name}\n"
+            f"mode: one_at_a_time\n{TINY_BASE}{axes}")
