@@ -358,3 +358,26 @@ def test_cli_missing_file(tmp_path, capsys):
     """A missing suite file is a one-line error, exit code 2."""
     assert main(["plan", str(tmp_path / "nope.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_default_suites_run_ids_and_data_keys_stay_what_its_results_are_stored_under():
+    """Adding settings must not re-key stored results: the default suite's baseline keeps the
+    id and data key its committed report was run under (a deliberate change updates these)."""
+    suite = load_suite(ABLATIONS_DIR / "default.yaml")
+    assert (suite.baseline.id, suite.baseline.data_key) == ("aa0c7640c7", "e6c527f2a0")
+
+
+def test_a_setting_added_later_is_in_the_id_only_away_from_its_default(tmp_path):
+    """data.librispeech_path (added after results existed) leaves ids alone at its default and
+    changes them when set."""
+    from harness.config.ids import data_key, run_id
+    from harness.config.settings import RunSpec
+
+    base = {"data": {"source": "local", "path": "/data/ll", "schema": "librilight"},
+            "model": {"preset": "tiny"}, "train": {"max_steps": 1}}
+    plain = RunSpec.model_validate(base)
+    default = RunSpec.model_validate({**base, "data": {**base["data"], "librispeech_path": None}})
+    elsewhere = RunSpec.model_validate({**base, "data": {**base["data"],
+                                                         "librispeech_path": "/data/LS"}})
+    assert (run_id(plain), data_key(plain)) == (run_id(default), data_key(default))
+    assert run_id(plain) != run_id(elsewhere) and data_key(plain) != data_key(elsewhere)

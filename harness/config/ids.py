@@ -28,9 +28,8 @@ def run_id(spec: RunSpec) -> str:
 
 def data_key(spec: RunSpec) -> str:
     """A short hash of the data section and target normalization: one prepared dataset each."""
-    return _short_hash(
-        {"data": spec.data.model_dump(mode="json", by_alias=True), "targets": spec.text.targets}
-    )
+    data = result_fields(spec, drop_unaffecting=False)["data"]
+    return _short_hash({"data": data, "targets": spec.text.targets})
 
 
 def _short_hash(payload: Any) -> str:

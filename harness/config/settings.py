@@ -29,12 +29,17 @@ LabeledDuration = Annotated[float | None, BeforeValidator(_labeled_duration)]
 _FREEZE = re.compile(r"^(feature_encoder|none|encoder_for_steps:\d+|layers:\d+)$")
 
 
-def setting(default: Any, description: str, *, affects_results: bool = True, **bounds: Any) -> Any:
-    """A declared setting: default, one-line description, bounds (ge/gt/le), result relevance."""
+def setting(default: Any, description: str, *, affects_results: bool = True,
+            added_later: bool = False, **bounds: Any) -> Any:
+    """A declared setting: default, one-line description, bounds (ge/gt/le), result relevance.
+
+    `added_later`: a setting that affects results but came after results were stored; at its
+    default it is left out of run ids and data keys, so adding it retrains nothing.
+    """
     return Field(
         default,
         description=description,
-        json_schema_extra={"affects_results": affects_results},
+        json_schema_extra={"affects_results": affects_results, "added_later": added_later},
         **bounds,
     )
 
@@ -87,7 +92,7 @@ class DataSpec(Section):
     )
     librispeech_path: str | None = setting(
         None, "schema librilight: LibriSpeech root holding the dev/test split folders "
-        "(default: LibriSpeech/ beside librispeech_finetuning/)"
+        "(default: LibriSpeech/ beside librispeech_finetuning/)", added_later=True
     )
     columns: dict[str, str] = setting(
         {}, "column overrides: {audio, text, speaker, id} -> the source's column names"
@@ -340,16 +345,18 @@ def field_paths(model: type[BaseModel] = RunSpec, prefix: str = "") -> dict[str,
     return paths
 
 
-def result_fields(spec: RunSpec) -> dict[str, Any]:
-    """The spec as a plain dict, without the settings that cannot change results."""
+def result_fields(spec: RunSpec, drop_unaffecting: bool = True) -> dict[str, Any]:
+    """The spec as a plain dict, as run ids hash it: without the settings that cannot change
+    results (kept when not `drop_unaffecting`: data keys have always hashed them) and
+    without settings added later that are at their default."""
     dumped = spec.model_dump(mode="json", by_alias=True)
     for path, info in field_paths().items():
         extra = info.json_schema_extra or {}
-        if extra.get("affects_results", True):
-            continue
         *parents, leaf = path.split(".")
         node = dumped
         for part in parents:
             node = node[part]
-        node.pop(leaf, None)
+        unaffecting = drop_unaffecting and not extra.get("affects_results", True)
+        if unaffecting or (extra.get("added_later") and node.get(leaf) == info.default):
+            node.pop(leaf, None)
     return dumped
