@@ -6,8 +6,11 @@ transcript, a clip shorter than wav2vec2's receptive field, and (Common Voice) 4
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 
 import datasets
@@ -15,10 +18,20 @@ import numpy as np
 import soundfile
 import soxr
 
+from harness.config.settings import RunSpec
 from tests.train_fixtures import espeak, sentences
 
 TRAIN_SENTENCES = 24
 TEST_SENTENCES = 4
+CSV_HEADER = ("path", "text", "speaker", "id")
+
+
+def spec_for(data: dict, targets: str = "blog") -> RunSpec:
+    """A one-step tiny-model run spec around a `data` section."""
+    return RunSpec.model_validate({
+        "data": data, "model": {"preset": "tiny"}, "train": {"max_steps": 1},
+        "text": {"targets": targets},
+    })
 
 
 def wav_bytes(audio: np.ndarray, rate: int, fmt: str = "WAV") -> bytes:
@@ -127,4 +140,60 @@ def librispeech_audiofolder(directory: Path) -> Path:
             soundfile.write(path / split / f"{utterance}.flac", audio, 16000)
             lines.append(f"{utterance}.flac,{text.upper()},{100 + i % 2},7,{utterance}")
         (path / split / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def copy_corpus(source: Path, target: Path) -> Path:
+    """A copy of a corpus folder (modification times kept), to break without rebuilding it."""
+    shutil.copytree(source, target, copy_function=shutil.copy2)
+    return target
+
+
+def manifests_to_csv(corpus: Path, bom: bool = False) -> Path:
+    """Replace a manifest_corpus's {split}.jsonl by {split}.csv (header path,text,speaker,id,
+    one row per line, so row i of a split is on line i + 2); `bom` starts each with a UTF-8 BOM
+    as Excel's "CSV UTF-8" does."""
+    for manifest in sorted(corpus.glob("*.jsonl")):
+        rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        writer.writerows([row[column] for column in CSV_HEADER] for row in rows)
+        prefix = "\ufeff" if bom else ""
+        manifest.with_suffix(".csv").write_text(prefix + buffer.getvalue(), encoding="utf-8")
+        manifest.unlink()
+    return corpus
+
+
+def set_line(manifest: Path, line_no: int, text: str) -> None:
+    """Replace line `line_no` (1-based) of a manifest with `text`."""
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    lines[line_no - 1] = text
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def append_rows(manifest: Path, rows: list[dict]) -> None:
+    """Append JSONL rows, written as given (nulls and numbers included)."""
+    with manifest.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def add_clip(corpus: Path, split: str, name: str, audio: np.ndarray, text: str) -> Path:
+    """Write `audio` (16 kHz) as audio/<name>.wav and append its row to <split>.jsonl."""
+    path = corpus / "audio" / f"{name}.wav"
+    soundfile.write(path, audio, 16000)
+    append_rows(corpus / f"{split}.jsonl", [{"path": f"audio/{name}.wav", "text": text,
+                                              "speaker": "s0", "id": name}])
+    return path
+
+
+def silence(seconds: float = 1.0, level: float = 0.0) -> np.ndarray:
+    """`seconds` of 16 kHz audio holding one value: digital silence, or a constant offset."""
+    return np.full(int(seconds * 16000), level, dtype=np.float32)
+
+
+def dangling_symlink(path: Path, target: str = "nowhere.wav") -> Path:
+    """Make `path` (replacing any file there) a symlink to a `target` that does not exist."""
+    path.unlink(missing_ok=True)
+    os.symlink(target, path)
     return path

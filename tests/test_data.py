@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config.settings import RunSpec
 from harness.data.prepare import is_prepared, prepare
 from harness.errors import UserError
 from tests.data_fixtures import (
@@ -16,15 +15,9 @@ from tests.data_fixtures import (
     common_voice_like,
     librispeech_audiofolder,
     manifest_corpus,
+    spec_for,
     timit_like,
 )
-
-
-def spec_for(data: dict, targets: str = "blog") -> RunSpec:
-    return RunSpec.model_validate({
-        "data": data, "model": {"preset": "tiny"}, "train": {"max_steps": 1},
-        "text": {"targets": targets},
-    })
 
 
 @pytest.fixture(scope="module")

@@ -41,9 +41,18 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def describe(data_key: str, report: dict, reused: bool) -> str:
-    """One line about a prepared dataset, as `harness prepare` prints it."""
+    """One line about a prepared dataset, as `harness prepare` prints it: sizes, then what each
+    split lost, reason by reason (the test split's drops include test_max_utterances)."""
     labeled, test = report["labeled"], report["test"]
-    skipped = {role: figures["skipped_total"] for role, figures in report["pool"].items()}
+    losses = {role: figures.get("skipped", {}) for role, figures in report["pool"].items()}
+    losses["test"] = test.get("skipped", losses.get("test", {}))
+    parts = [f"{role} ({_reasons(skipped)})" for role, skipped in losses.items()]
+    silent = f", {test['silent_kept']} silent kept" if test.get("silent_kept") else ""
     return (f"data {data_key}: train {labeled['hours'] * 60:.1f} min / {labeled['utterances']} "
-            f"utt / {labeled['speakers']} spk, test {test['utterances']} utt; skipped "
-            f"{skipped}; {'reused' if reused else 'prepared'}")
+            f"utt / {labeled['speakers']} spk, test {test['utterances']} utt{silent}; skipped "
+            f"{', '.join(parts)}; {'reused' if reused else 'prepared'}")
+
+
+def _reasons(skipped: dict) -> str:
+    """`empty_transcript 1, unreadable 2`, or `none`."""
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())) or "none"

@@ -10,6 +10,7 @@ cannot read: a corpus that has one has them all, so it stops preparation with th
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,10 @@ def decode(ref: AudioRef) -> tuple[np.ndarray, int]:
         if not ref.sampling_rate:
             raise AudioError("unreadable", "decoded audio without a sampling rate")
         return np.asarray(ref.array, dtype=np.float32), int(ref.sampling_rate)
+    if ref.data is None and ref.path is not None and not os.path.exists(ref.path):
+        raise AudioError("missing", f"{ref.path}: no such file" + (
+            f" (a symlink to {os.readlink(ref.path)!r}, which does not exist)"
+            if os.path.islink(ref.path) else ""))
     try:
         source = io.BytesIO(ref.data) if ref.data is not None else ref.path
         if source is None:
@@ -96,6 +101,14 @@ def to_model_rate(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarra
     if rate != target_rate:
         samples = soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """Whether decoded audio ([time] or [time, channels]) is one value throughout once down-mixed:
+    digital silence or a constant offset, nothing to hear. Empty or NaN audio is not silent (it
+    has its own skip reason)."""
+    mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples
+    return mono.size > 0 and bool(np.all(mono == mono[0]))
 
 
 def zero_mean_unit_variance(samples: np.ndarray) -> np.ndarray:

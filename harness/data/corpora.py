@@ -164,7 +164,9 @@ def _timit_speaker(region: str, folder: Path, problems: list[str]) -> list:
             problems.append(f"{texts[stem].path}: a transcript without its audio {stem}.WAV")
             continue
         text = _timit_text(Path(texts[stem].path), problems)
-        stat = audio[stem].stat()
+        stat = _stat(audio[stem], problems)
+        if stat is None:
+            continue
         rows.append((RawUtterance(id=f"{region}/{speaker}/{stem}", speaker=speaker, text=text,
                                   audio=AudioRef(path=audio[stem].path), row=audio[stem].path,
                                   dialect_region=region),
@@ -271,7 +273,9 @@ def _librispeech_chapter(folder: Path, group: str, problems: list[str]) -> list:
             problems.append(f"{flacs[stem].path}: no line {stem!r} in {expected}"
                             + ("" if expected.exists() else " (no such file)"))
             continue
-        stat = flacs[stem].stat()
+        stat = _stat(flacs[stem], problems)
+        if stat is None:
+            continue
         rows.append((RawUtterance(id=stem, speaker=speaker, text=texts[stem],
                                   audio=AudioRef(path=flacs[stem].path), row=flacs[stem].path),
                      group, f"{group}\t{stat.st_size}\t{stat.st_mtime_ns}"))
@@ -290,6 +294,16 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted((Path(entry.path) for entry in entries
                    if entry.is_dir() and not entry.name.startswith(".")),
                   key=lambda p: p.name.upper())
+
+
+def _stat(entry: os.DirEntry, problems: list[str]) -> os.stat_result | None:
+    """An audio file's size and mtime for the index; a dangling symlink is a problem naming it."""
+    try:
+        return entry.stat()
+    except OSError as error:
+        problems.append(f"{entry.path}: a dangling symlink to {os.readlink(entry.path)!r}"
+                        if entry.is_symlink() else f"{entry.path}: cannot be read ({error})")
+        return None
 
 
 def _lines(path: Path, problems: list[str]) -> list[tuple[int, str]]:

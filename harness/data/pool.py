@@ -1,11 +1,13 @@
 """The decoded pool: every usable utterance of a source's splits, at the model's rate, once.
 
 Each row is checked in the order a user would want to hear about it (transcript, duplicates,
-decoding, length, CTC feasibility); a row that fails is skipped and its reason counted, with a
-few examples, in the pool's report. The training filters (`min_seconds`, `max_seconds`, CTC
-feasibility) apply to the training split only: test and dev sets are scored as published, and
-lose only what cannot be scored at all (no transcript or an empty one after normalization,
-audio that cannot be decoded or is shorter than the encoder's receptive field, a repeated id).
+decoding, silence, length, CTC feasibility); a row that fails is skipped and its reason counted,
+with a few examples, in the pool's report. The training filters (`silent`: every sample the same
+value, `min_seconds`, `max_seconds`, CTC feasibility) apply to the training split only: test and
+dev sets are scored as published, and lose only what cannot be scored at all (no transcript or
+an empty one after normalization, audio that is `missing` or cannot be decoded or is shorter
+than the encoder's receptive field, a repeated id); the silent utterances they keep are counted
+(`silent_kept`).
 Subsets of any size are later cut from this pool without decoding anything again.
 """
 
@@ -27,6 +29,7 @@ from harness.data.audio import (
     AudioError,
     ctc_frames_needed,
     decode,
+    is_silent,
     output_frames,
     to_model_rate,
     zero_mean_unit_variance,
@@ -58,6 +61,7 @@ class SplitTally:
     examples: dict = field(default_factory=lambda: defaultdict(list))
     ids: set = field(default_factory=set)
     hashes: dict = field(default_factory=dict)  # audio sha1 -> id
+    silent_kept: int = 0  # silent utterances of a test or dev split, kept as published
     digest: object = field(default_factory=hashlib.sha256)
 
     def skip(self, utterance: RawUtterance, reason: str, detail: str = "") -> None:
@@ -75,6 +79,8 @@ class SplitTally:
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_total": sum(self.skipped.values()),
             "skipped_examples": {k: v for k, v in sorted(self.examples.items())},
+            # only when there are some: a pool without any reads as it always has
+            **({"silent_kept": self.silent_kept} if self.silent_kept else {}),
         }
 
 
@@ -118,6 +124,7 @@ def _checked_row(utterance: RawUtterance, spec: DataSpec, targets: RuleSet,
         return None
     try:
         samples, rate = decode(utterance.audio)
+        silent = is_silent(samples)  # before resampling, whose edges ring on a constant
         samples = to_model_rate(samples, rate, spec.sample_rate)
     except AudioError as error:
         tally.skip(utterance, error.reason, str(error))
@@ -127,6 +134,11 @@ def _checked_row(utterance: RawUtterance, spec: DataSpec, targets: RuleSet,
         tally.skip(utterance, "shorter_than_receptive_field",
                    f"{samples.size} samples < {RECEPTIVE_FIELD}")
         return None
+    if silent and training:  # nothing to learn a transcript from
+        tally.skip(utterance, "silent", f"{duration:.2f}s with every sample the same value")
+        return None
+    if silent:
+        tally.silent_kept += 1
     if training and (skip := _training_filter(text, samples.size, duration, spec)):
         tally.skip(utterance, *skip)
         return None

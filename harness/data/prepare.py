@@ -17,11 +17,16 @@ split is scored as published: it loses only what cannot be scored (pool.py) and 
 seeded selection of `dev_utterances` (of the test split when there is no dev split).
 
 Entries are written under a lock into a temporary sibling and renamed into place when complete,
-so a killed preparation leaves nothing that looks finished.
+so a killed preparation leaves nothing that looks finished; the next preparation removes the
+temporary directory it left (harness.data.cache.sweep_stale_builds). A pool built because its
+source changed (an edited manifest, a replaced audio file: same data settings, new content)
+supersedes the pools of the old content, which no key can reach again: they are removed with the
+subsets cut from them, so one dataset keeps one pool however often it is edited.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,7 @@ import numpy as np
 
 from harness.config.durations import format_duration
 from harness.config.settings import RunSpec
+from harness.data.cache import remove_entry, sweep_stale_builds
 from harness.data.pool import overlap_problems, speaker_order, write_split
 from harness.data.sources import open_source, synthetic_corpus_dir
 from harness.errors import UserError
@@ -82,6 +88,22 @@ def _subset_settings(spec: RunSpec) -> dict:
             "dev_utterances": data.dev_utterances, "dev_split": data.dev_split}
 
 
+# Data settings that only cut a subset out of a pool; all the others pick and decode its source.
+_SUBSET_ONLY = ("labeled", "subset_seed", "balance_speakers", "test_max_utterances",
+                "dev_utterances")
+
+
+def _pool_identity(spec: RunSpec) -> str:
+    """What a pool is a pool of, whatever its source holds today: two pools that agree on it
+    differ only in the source's content, and the newer one supersedes the older."""
+    data = {name: value for name, value in spec.data.model_dump(mode="json", by_alias=True).items()
+            if name not in _SUBSET_ONLY}
+    for name in ("path", "data_dir", "librispeech_path"):
+        if data.get(name):
+            data[name] = str(Path(os.path.expanduser(data[name])).resolve())
+    return content_hash({"data": data, **_pool_settings(spec)})
+
+
 def _keys(spec: RunSpec, source) -> tuple[str, str]:
     pool_key = content_hash({"source": source.cache_key(), **_pool_settings(spec)})
     return pool_key, content_hash({"pool": pool_key, **_subset_settings(spec)})
@@ -100,6 +122,7 @@ def is_prepared(spec: RunSpec, cache_root: Path) -> bool:
 def prepare(spec: RunSpec, cache_root: Path) -> PreparedData:
     """The run's data, from the cache or built (pool once per source+settings, subset per run)."""
     cache_root = Path(cache_root)
+    sweep_stale_builds(cache_root)
     source = open_source(spec.data, cache_root)
     pool_key, key = _keys(spec, source)
     pool_dir = cache_root / "pools" / pool_key
@@ -107,6 +130,7 @@ def prepare(spec: RunSpec, cache_root: Path) -> PreparedData:
         if not (pool_dir / "pool.json").exists():
             with building(pool_dir) as tmp:
                 _build_pool(spec, source, tmp, pool_key)
+            _remove_superseded(cache_root, pool_key, _pool_identity(spec))
     pool = read_json(pool_dir / "pool.json")
     prepared_dir = cache_root / "prepared" / key
     with locked(prepared_dir):
@@ -114,6 +138,31 @@ def prepare(spec: RunSpec, cache_root: Path) -> PreparedData:
             with building(prepared_dir) as tmp:
                 write_json(tmp / "prepared.json", _select(spec, pool_dir, pool, key))
     return _load(prepared_dir, pool_dir, pool)
+
+
+def _remove_superseded(cache_root: Path, pool_key: str, identity: str) -> None:
+    """Remove the other pools of this identity (pool.json "identity"; older pools have none and
+    are kept) and the prepared subsets cut from them. One being read or built right now (its
+    lock held) stays, to go at the next rebuild."""
+    removed = set()
+    for pool_json in sorted((cache_root / "pools").glob("*/pool.json")):
+        if pool_json.parent.name == pool_key:
+            continue
+        try:
+            superseded = read_json(pool_json).get("identity") == identity
+        except (OSError, ValueError, AttributeError):
+            continue
+        if superseded and remove_entry(pool_json.parent):
+            removed.add(pool_json.parent.name)
+    if not removed:
+        return
+    for prepared_json in sorted((cache_root / "prepared").glob("*/prepared.json")):
+        try:
+            orphan = read_json(prepared_json).get("pool_key") in removed
+        except (OSError, ValueError, AttributeError):
+            continue
+        if orphan:
+            remove_entry(prepared_json.parent)
 
 
 @dataclass(frozen=True)
@@ -181,6 +230,7 @@ def _build_pool(spec: RunSpec, source, directory: Path, pool_key: str) -> None:
                    do_normalize=data.normalize_audio).save_pretrained(str(directory / "processor"))
     write_json(directory / "pool.json", {
         "key": pool_key,
+        "identity": _pool_identity(spec),  # which older pools this one supersedes
         "source": source.description,
         "settings": _pool_settings(spec),
         "fingerprint": content_hash({role: t.digest.hexdigest() for role, t in tallies.items()},
@@ -319,5 +369,7 @@ def _test_figures(test, pool_test: dict) -> dict:
     skipped = dict(pool_test["skipped"])  # unscorable: unreadable, empty transcript, ...
     if len(test) < pool_test["utterances"]:
         skipped["test_max_utterances"] = pool_test["utterances"] - len(test)
+    # Silent test utterances are scored as published; the count says how many there were.
+    silent = {"silent_kept": pool_test["silent_kept"]} if pool_test.get("silent_kept") else {}
     return {**_figures(test), "published": published, "skipped": dict(sorted(skipped.items())),
-            "skipped_total": sum(skipped.values())}
+            "skipped_total": sum(skipped.values()), **silent}

@@ -70,15 +70,23 @@ def resolve_columns(mapping: Mapping[str, str], available: list[str], where: str
         audio = next((c for c in PATH_COLUMNS if c in available), None)
     if audio is None:
         raise UserError(
-            f"{where}: no audio column {mapping['audio']!r} (columns: {', '.join(available)}); "
+            f"{where}: no audio column {mapping['audio']!r} (columns: {column_names(available)}); "
             "set data.columns.audio"
         )
     if mapping["text"] not in available:
         raise UserError(
-            f"{where}: no transcript column {mapping['text']!r} (columns: {', '.join(available)});"
+            f"{where}: no transcript column {mapping['text']!r} (columns: "
+            f"{column_names(available)});"
             " set data.columns.text or data.schema"
         )
     resolved["audio"], resolved["text"] = audio, mapping["text"]
     resolved["speaker"] = mapping["speaker"] if mapping["speaker"] in available else None
     resolved["id"] = mapping["id"] if mapping["id"] in available else None
     return resolved
+
+
+def column_names(names: list[str]) -> str:
+    """Column names for a message, each with repr where it holds an invisible or surrounding
+    character a plain print would hide: `path, '\\ufeffid', 'text '`."""
+    return ", ".join(name if name.isprintable() and name == name.strip() and name else repr(name)
+                     for name in map(str, names))

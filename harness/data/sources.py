@@ -9,8 +9,6 @@ training sets a corpus publishes (Libri-light's 10 min / 1 h / 10 h); most have 
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import datasets
 from harness.config.settings import DataSpec
 from harness.data.audio import AudioRef
 from harness.data.corpora import CORPUS_SCHEMAS, open_corpus
+from harness.data.manifests import problem_list, read_manifest
 from harness.data.schemas import DIALECT_COLUMN, RawUtterance, column_map, resolve_columns
 from harness.errors import UserError
 from harness.files import content_hash
@@ -89,83 +88,130 @@ class DatasetSource:
 
 class ManifestSource:
     """`{split}.jsonl` / `{split}.csv` manifests of path,text[,speaker][,id] (paths relative to
-    the manifest), or one manifest file whose `split` column names each row's split."""
+    the manifest), or one manifest file whose `split` column names each row's split.
+
+    The cache key is the manifests and the audio files their rows name (names, sizes and
+    modification times), so a runs/ or reports/ folder beside them never prepares again. The
+    synthetic corpus (`tree_key=True`) keeps its original key, the listing of its cache
+    directory, which nothing but the corpus builder writes into: its pools stay valid.
+    """
 
     def __init__(self, files: dict[str, Path], spec: DataSpec, description: str,
-                 split_column: bool = False):
+                 split_column: bool = False, tree_key: bool = False):
         self._files = files
         self._columns = column_map(spec.schema_name, spec.columns)
         self._split_column = split_column
+        self._tree_key = tree_key
+        self._needed = _needed_splits(spec)  # only these are read, so only these key the cache
         self.description = description
+        self._manifests: dict[Path, list[tuple[str, dict]]] = {}
+        self._utterances: dict[str, list[RawUtterance]] = {}
 
     def split_names(self) -> list[str]:
         if not self._split_column:
             return list(self._files)
         path = next(iter(self._files.values()))
-        return list(dict.fromkeys(str(row.get("split")) for _, row in _manifest_rows(path)))
+        return list(dict.fromkeys(str(row.get("split")) for _, row in self._rows(path)))
 
     def cache_key(self) -> str:
-        directories = {path.parent for path in self._files.values()}
-        return content_hash({"manifests": sorted(map(str, self._files.values())),
-                             "files": [_tree_listing(d) for d in sorted(directories)]})
+        if self._tree_key:
+            directories = {path.parent for path in self._files.values()}
+            return content_hash({"manifests": sorted(map(str, self._files.values())),
+                                 "files": [_tree_listing(d) for d in sorted(directories)]})
+        # A split that is not there keys nothing: preparation stops on it, naming the splits.
+        splits = [split for split in self._needed if split in self.split_names()]
+        manifests = sorted({self._manifest(split) for split in splits})
+        audio = sorted({utterance.audio.path for split in splits
+                        for utterance in self._split(split)})
+        return content_hash({"manifests": [(str(path), _stamp(path)) for path in manifests],
+                             "audio": [(path, _stamp(Path(path))) for path in audio]})
 
     def official_subsets(self) -> dict:
         return {}
 
     def read(self, split: str) -> Iterator[RawUtterance]:
-        path = self._files[split] if not self._split_column else next(iter(self._files.values()))
-        rows = [(where, row) for where, row in _manifest_rows(path)
+        yield from self._split(split)
+
+    def _manifest(self, split: str) -> Path:
+        return self._files[split] if not self._split_column else next(iter(self._files.values()))
+
+    def _rows(self, path: Path) -> list[tuple[str, dict]]:
+        if path not in self._manifests:
+            self._manifests[path] = read_manifest(path)
+        return self._manifests[path]
+
+    def _split(self, split: str) -> list[RawUtterance]:
+        """The split's rows as utterances; every malformed row of it is one UserError."""
+        if split in self._utterances:
+            return self._utterances[split]
+        path = self._manifest(split)
+        rows = [(where, row) for where, row in self._rows(path)
                 if not self._split_column or str(row.get("split")) == split]
-        if not rows:
-            return
-        columns = resolve_columns(self._columns, list(rows[0][1]), str(path))
-        problems = [f"{where}: no {role} field {columns[role]!r}" for where, row in rows
-                    for role in ("audio", "text") if columns[role] not in row]
-        if problems:
-            raise UserError("\n".join(problems[:20]))
-        for index, (where, row) in enumerate(rows):
-            audio_path = str(row[columns["audio"]])
-            if not os.path.isabs(audio_path):
-                audio_path = str(path.parent / audio_path)
-            speaker = row.get(columns["speaker"]) if columns["speaker"] else None
-            yield RawUtterance(
-                id=str(row[columns["id"]]) if columns["id"] and row.get(columns["id"]) is not None
-                else row[columns["audio"]] or f"{split}-{index}",
-                speaker=None if speaker in (None, "") else str(speaker),
-                text=row[columns["text"]],
-                audio=AudioRef(path=audio_path),
-                row=where,
-            )
+        utterances: list[RawUtterance] = []
+        if rows:
+            columns = resolve_columns(self._columns, list(rows[0][1]), str(path))
+            problems = [problem for where, row in rows for problem in _row_problems(where, row,
+                                                                                     columns)]
+            if problems:
+                raise UserError(problem_list(problems))
+            utterances = [_utterance(where, row, columns, path, split, index)
+                          for index, (where, row) in enumerate(rows)]
+        self._utterances[split] = utterances
+        return utterances
 
 
-def _manifest_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    """(file:line, row) of a JSONL or CSV manifest; a malformed line is a UserError naming it."""
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise UserError(f"{path}:{line_no}: not valid JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise UserError(f"{path}:{line_no}: expected a JSON object")
-                yield f"{path}:{line_no}", row
-    else:
-        with path.open(encoding="utf-8", newline="") as handle:
-            for line_no, row in enumerate(csv.DictReader(handle), start=2):
-                yield f"{path}:{line_no}", row
+def _row_problems(where: str, row: dict, columns: dict) -> list[str]:
+    """What makes a manifest row unusable as written: a missing field, an audio path that is
+    not a path (`"path": null` is not a file named None), a transcript that is not text."""
+    problems = [f"{where}: no {role} field {columns[role]!r}" for role in ("audio", "text")
+                if columns[role] not in row]
+    audio = row.get(columns["audio"])
+    if columns["audio"] in row and not (isinstance(audio, str) and audio.strip()):
+        problems.append(f"{where}: {columns['audio']} must be an audio file path, got {audio!r}")
+    text = row.get(columns["text"])
+    # null is a missing transcript (a counted skip); 123 or true is a mistake in the manifest.
+    if text is not None and not isinstance(text, str):
+        problems.append(f"{where}: {columns['text']} must be a string, got {text!r}")
+    return problems
+
+
+def _utterance(where: str, row: dict, columns: dict, manifest: Path, split: str,
+               index: int) -> RawUtterance:
+    audio_path = row[columns["audio"]]
+    if not os.path.isabs(audio_path):
+        audio_path = str(manifest.parent / audio_path)
+    speaker = row.get(columns["speaker"]) if columns["speaker"] else None
+    return RawUtterance(
+        id=str(row[columns["id"]]) if columns["id"] and row.get(columns["id"]) is not None
+        else row[columns["audio"]] or f"{split}-{index}",
+        speaker=None if speaker in (None, "") else str(speaker),
+        text=row[columns["text"]],
+        audio=AudioRef(path=audio_path),
+        row=where,
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a file, None when it is absent (preparation counts it `missing`)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _tree_listing(directory: Path) -> list:
-    """(relative path, size, mtime) of every file below `directory`: a cheap change detector."""
+    """(relative path, size, mtime) of every file below `directory`: a cheap change detector.
+    A dangling symlink has no content to detect a change in: it is left out."""
     listing = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(root) / name
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
             listing.append((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns))
     return listing
 
@@ -277,4 +323,4 @@ def _synthetic_source(spec: DataSpec, cache_root: Path) -> ManifestSource:
     test_file = "test_held_out_voices" if synth.test_voices == "held_out" else "test"
     # The corpus's own split names become the suite's defaults (train/test).
     files = {"train": out / "train.jsonl", "test": out / f"{test_file}.jsonl"}
-    return ManifestSource(files, spec, f"synthetic corpus {out}")
+    return ManifestSource(files, spec, f"synthetic corpus {out}", tree_key=True)
