@@ -239,3 +239,114 @@ def comparisons(draw) -> Comparison:
 seeds = st.integers(min_value=0, max_value=2**32)
 streams = st.sampled_from(["main/train", "main/test", "standin/train", "x"])
 buckets = st.sampled_from(["test", "main", "standin"])
+
+# --- hostile YAML (suite files that try to hang or crash `harness plan`) ------------------------
+
+YAML_KEYS = ["suite", "base", "axes", "mode", "runs", "baseline", "extends", "expect", "data",
+             "model", "train", "text", "lr", "max_steps", "preset", "source", "labeled", "path",
+             "train.lr", "data.labeled", "<<", "trian", "1", "true", "~", "'a b'", '"\\u00e9"']
+YAML_SCALARS = ["1e-3", "0.001", "10", "-7", "0", "true", "no", "null", "~", "tiny", "synthetic",
+                "10min", "1h", "''", '""', "2024-13-45", "2001-12-14t21:59:43.10-05:00", "0x1F",
+                "0o17", "190:20:30", ".inf", "-.nan", "!!binary aGk=", "!!binary not*base64",
+                "!!set {a, b}", "!!omap [a, b]", "!!python/object:os.system x", "!!int x",
+                "!!float 1e999", "!!str 1", "'a''b'", "@bad", "`tick", "../../evil", "a/b",
+                "%TAG", "&", "*", "*undefined", "[", "}", "'unclosed", "\"\\x\""]
+
+
+@st.composite
+def yaml_flow_values(draw, anchors: list[str], depth: int = 3) -> str:
+    """One YAML value in flow style: scalars odd and ordinary, anchors and aliases (a cycle
+    included), maps with repeated keys, sequences, nesting deeper than any suite needs."""
+    import json  # JSON strings are YAML double-quoted scalars
+
+    kinds = ["scalar", "text", "huge", "alias"] + (["seq", "map", "deep"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    anchor = ""
+    if draw(st.integers(0, 2)) == 0:
+        name = f"a{len(anchors)}"
+        anchor = f"&{name} "
+        if draw(st.booleans()):
+            anchors.append(name)  # before the children: an alias below it is a cycle
+            name = ""
+    else:
+        name = ""
+    if kind == "scalar":
+        value = draw(st.sampled_from(YAML_SCALARS))
+    elif kind == "text":
+        value = json.dumps(draw(st.text(max_size=30)))
+    elif kind == "huge":
+        piece = draw(st.sampled_from(["x", "9", "ab ", "1:", "\u00e9", "0x"]))
+        value = json.dumps(piece * draw(st.integers(1, 60_000)))
+        if piece == "9" and draw(st.booleans()):
+            value = value.strip('"')  # a bare integer of up to 60,000 digits
+    elif kind == "alias":
+        value = f"*{draw(st.sampled_from(anchors))}" if anchors else "*nothing"
+        if not anchors and draw(st.integers(0, 3)):
+            value = draw(st.sampled_from(YAML_SCALARS))
+        anchor = ""
+    elif kind == "seq":
+        items = draw(st.lists(yaml_flow_values(anchors, depth - 1), max_size=4))
+        value = "[" + ", ".join(items) + "]"
+    elif kind == "map":
+        keys = draw(st.lists(st.sampled_from(YAML_KEYS), max_size=4))  # repeats allowed
+        values = [draw(yaml_flow_values(anchors, depth - 1)) for _ in keys]
+        value = "{" + ", ".join(f"{k}: {v}" for k, v in zip(keys, values, strict=True)) + "}"
+    else:
+        levels = draw(st.integers(1, 8) if draw(st.integers(0, 3)) else st.integers(28, 400))
+        opening, closing = draw(st.sampled_from([("[", "]"), ("{a: ", "}")]))
+        value = opening * levels + draw(st.sampled_from(YAML_SCALARS[:12])) + closing * levels
+    if name:
+        anchors.append(name)
+    return anchor + value
+
+
+def yaml_alias_bomb(width: int, levels: int) -> str:
+    """The billion laughs as suite-file lines: level k lists `width` aliases of level k-1."""
+    lines = ["lol0: &lol0 [lol, lol]"]
+    for level in range(1, levels + 1):
+        aliases = ", ".join([f"*lol{level - 1}"] * width)
+        lines.append(f"lol{level}: &lol{level} [{aliases}]")
+    return "\n".join(lines)
+
+
+VALID_SUITE_LINES = ["suite: prop", "mode: one_at_a_time",
+                     "base: {model: {preset: tiny}, train: {lr: 1e-3, max_steps: 10}}",
+                     "axes: {train.lr: [1e-3, 3e-4]}"]
+# The same suite with slots, each filled by its valid value or, now and then, a hostile one.
+SUITE_TEMPLATE = ["suite: {}", "mode: {}",
+                  "base: {{model: {{preset: {}}}, train: {{lr: {}, max_steps: {}}}{}}}",
+                  "axes: {{train.lr: [{}, 3e-4]{}}}"]
+SLOT_DEFAULTS = ["prop", "one_at_a_time", "tiny", "1e-3", "10", "", "1e-3", ""]
+EXTRA_SLOTS = (5, 7)  # ", key: value" appended inside base: and axes:
+
+
+@st.composite
+def hostile_yaml(draw) -> bytes:
+    """The bytes of a would-be suite file: random bytes, random text, or a valid suite with
+    hostile values in some of its slots, hostile lines put in (replacing or repeating its
+    keys), or an alias bomb beside it."""
+    kind = draw(st.sampled_from(["bytes", "text", "suite", "suite", "suite", "bomb"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=300))
+    if kind == "text":
+        return draw(st.text(max_size=300)).encode("utf-8", "surrogatepass")
+    anchors: list[str] = []
+    slots = []
+    for index, default in enumerate(SLOT_DEFAULTS):
+        if draw(st.integers(0, 3)) > 0:
+            slots.append(default)
+        elif index in EXTRA_SLOTS:
+            key = draw(st.sampled_from(YAML_KEYS))
+            slots.append(f", {key}: {draw(yaml_flow_values(anchors))}")
+        else:
+            slots.append(draw(yaml_flow_values(anchors)))
+    template = "\n".join(SUITE_TEMPLATE)
+    lines = template.format(*slots).splitlines()
+    if kind == "bomb":
+        bomb = yaml_alias_bomb(draw(st.integers(2, 12)), draw(st.integers(1, 12)))
+        lines.insert(draw(st.integers(0, len(lines))), bomb)
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(YAML_KEYS))
+        line = f"{key}: {draw(yaml_flow_values(anchors))}"
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")

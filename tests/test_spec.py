@@ -381,3 +381,133 @@ def test_a_setting_added_later_is_in_the_id_only_away_from_its_default(tmp_path)
                                                          "librispeech_path": "/data/LS"}})
     assert (run_id(plain), data_key(plain)) == (run_id(default), data_key(default))
     assert run_id(plain) != run_id(elsewhere) and data_key(plain) != data_key(elsewhere)
+
+
+# --- issue 18: names, numbers, misspellings, relative paths -----------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../evil", "a/b", ".hidden", "a..b", "", "x" * 101,
+                                  "with space", "caf\u00e9"])
+def test_a_suite_name_must_be_a_file_name(tmp_path, name):
+    """A suite name that is not one plain file name (it names runs/<suite>/) is a file:line
+    error."""
+    text = yaml.safe_dump(minimal_suite({"train.lr": ["1e-3"]}) | {"suite": name})
+    problems = problems_of("# a comment\n" + text, tmp_path)
+    line = text.splitlines().index(yaml.safe_dump({"suite": name}).strip().splitlines()[0]) + 2
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{tmp_path / 'suite.yaml'}:{line}: suite: ")
+
+
+def test_plain_suite_names_are_accepted(tmp_path):
+    """Letters, digits, '-', '_' and an inner '.' make a suite name."""
+    data = minimal_suite({"train.lr": ["1e-3"]}) | {"suite": "lr-sweep_2.v1"}
+    assert load_suite(write_suite(data, tmp_path)).name == "lr-sweep_2.v1"
+
+
+def test_a_suite_named_outside_the_runs_dir_is_refused_by_the_cli(tmp_path, capsys):
+    """`suite: ../../evil` stops `harness plan` with exit 2 at the suite's line."""
+    path = write_suite("suite: ../../evil\nbase:\n  model: {preset: tiny}\n"
+                       "  train: {lr: 1e-3, max_steps: 5}\n", tmp_path)
+    assert main(["plan", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path}:1: suite: '../../evil' cannot "
+                                              "name a file")
+
+
+def test_booleans_are_not_numbers(tmp_path):
+    """`max_steps: true` (and yes/no, in a base or an axis) is an error, not 1 or 0."""
+    text = ("suite: s\nbase:\n  model: {preset: tiny, mask_time_prob: no}\n"
+            "  train: {lr: 1e-3, max_steps: true}\naxes:\n  train.seed: [0, yes]\n")
+    where = tmp_path / "suite.yaml"
+    assert problems_of(text, tmp_path) == [
+        f"{where}:3: base.model.mask_time_prob: expected a number, got false",
+        f"{where}:4: base.train.max_steps: expected a number, got true",
+        f"{where}:6: axes.train.seed[1]: expected a number, got true",
+    ]
+
+
+def test_booleans_still_set_boolean_settings(tmp_path):
+    """A boolean setting (balance_speakers) takes true as before."""
+    data = minimal_suite({"train.lr": ["1e-3"]})
+    data["base"]["data"]["balance_speakers"] = True
+    assert load_suite(write_suite(data, tmp_path)).baseline.spec.data.balance_speakers is True
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("suite: s\nbase:\n  model: {preset: tiny}\n  trian: {lr: 1e-3, max_steps: 10}\n"
+     "axes:\n  train.lr: [1e-3, 3e-4]\n",
+     "4: base.trian: unknown key 'trian' (did you mean 'train'?)"),
+    ("suite: s\nbsae:\n  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n"
+     "axes:\n  train.lr: [1e-3, 3e-4]\n",
+     "2: bsae: unknown key 'bsae' (did you mean 'base'?)"),
+    ("siute: s\nbase:\n  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n",
+     "1: siute: unknown key 'siute' (did you mean 'suite'?)"),
+    ("suite: s\nbase:\n  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n"
+     "axes:\n  trian.lr: [1e-3, 3e-4]\nbaseline:\n  train.lr: 3e-4\n",
+     "6: axes.trian.lr: no such setting 'trian.lr' (did you mean 'train.lr'?)"),
+    ("suite: s\nbase:\n  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n"
+     "axis:\n  train.lr: [1e-3, 3e-4]\nbaseline:\n  train.lr: 3e-4\n",
+     "5: axis: unknown key 'axis' (did you mean 'axes'?)"),
+    ("extend: shared.yaml\nsuite: s\n",
+     "1: extend: unknown key 'extend' (did you mean 'extends'?)"),
+])
+def test_a_misspelt_key_is_reported_once(tmp_path, text, expected):
+    """A one-key typo gives one error, its did-you-mean, and none of its knock-on errors."""
+    assert problems_of(text, tmp_path) == [f"{tmp_path / 'suite.yaml'}:{expected}"]
+
+
+def test_an_axis_still_reports_its_own_section_problems(tmp_path):
+    """With a sound base, an axis value that breaks its section is still reported."""
+    data = minimal_suite({"train.max_steps": [10, None]})
+    problems = problems_of(data, tmp_path)
+    assert len(problems) == 1
+    assert "axes.train.max_steps[1]: train: give exactly one of train.max_steps" in problems[0]
+
+
+def local_suite(path_line: str) -> str:
+    """A suite reading a local manifest, with the given data.path line."""
+    return ("suite: s\nbase:\n  data:\n    source: local\n    " + path_line + "\n"
+            "  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n")
+
+
+def test_a_relative_data_path_is_read_from_the_suite_files_directory(tmp_path, monkeypatch):
+    """`path: data/m.csv` names <suite dir>/data/m.csv whatever the working directory, and the
+    run id and data key hash it as written: the same in any clone."""
+    ids = set()
+    for clone in ("one", "two"):
+        suites = tmp_path / clone / "ablations"
+        suites.mkdir(parents=True)
+        path = write_suite(local_suite("path: data/m.csv"), suites)
+        monkeypatch.chdir(tmp_path)
+        suite = load_suite(path.relative_to(tmp_path))
+        assert suite.baseline.spec.data.path == str(suites / "data/m.csv")
+        ids.add((suite.baseline.id, suite.baseline.data_key))
+    assert len(ids) == 1
+
+
+def test_absolute_and_home_data_paths_are_kept_as_written(tmp_path):
+    """`~/...` and absolute paths are not joined to the suite's directory."""
+    for value in ("~/data/timit/TIMIT", "/data/m.csv"):
+        suite = load_suite(write_suite(local_suite(f"path: {value}"), tmp_path))
+        assert suite.baseline.spec.data.path == value
+
+
+def test_data_paths_of_a_parent_suite_are_read_from_its_directory(tmp_path):
+    """A relative data.path given by an `extends:` parent in another folder names a file beside
+    the parent, as its `extends:` would."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "suites").mkdir()
+    write_suite(local_suite("path: ../data/m.csv"), tmp_path / "shared", "base.yaml")
+    child = write_suite("extends: ../shared/base.yaml\nsuite: child\n", tmp_path / "suites")
+    spec = load_suite(child).baseline.spec
+    assert Path(spec.data.path).resolve() == (tmp_path / "data" / "m.csv").resolve()
+
+
+def test_a_data_dir_is_local_only_if_it_is_there(tmp_path):
+    """data.data_dir names a folder beside the suite if one exists; else it is passed on as
+    written (a folder inside a hub dataset's repository)."""
+    text = ("suite: s\nbase:\n  data: {source: hf, name: org/set, data_dir: en}\n"
+            "  model: {preset: tiny}\n  train: {lr: 1e-3, max_steps: 10}\n")
+    path = write_suite(text, tmp_path)
+    assert load_suite(path).baseline.spec.data.data_dir == "en"
+    (tmp_path / "en").mkdir()
+    assert load_suite(path).baseline.spec.data.data_dir == str(tmp_path / "en")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import math
 from typing import Any
 
 from harness.config.ids import run_id
 from harness.config.problems import Problems, dotted, validation_problems
 from harness.config.settings import field_paths
 from harness.config.suite import Run
-from harness.config.values import display_value
+from harness.config.values import display_value, shown
 
 
 def read_axes(axes: Any, problems: Problems) -> dict[str, list]:
@@ -43,19 +44,26 @@ def read_axes(axes: Any, problems: Problems) -> dict[str, list]:
 def _unknown_setting_message(key: str, known: dict) -> str:
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"no such setting {key!r}{hint}"
+    return f"no such setting {shown(key)}{hint}"
 
 
-def read_baseline(baseline: Any, axes: dict[str, list], problems: Problems) -> dict[str, Any]:
+def read_baseline(
+    baseline: Any, axes: dict[str, list], problems: Problems, unread: set = frozenset()
+) -> dict[str, Any]:
+    """The axis values the baseline takes; entries for `unread` axes (already reported as
+    misspelt or invalid) are skipped, not reported again."""
     if not isinstance(baseline, dict):
         problems.add(("baseline",), "must map axis names to the value the baseline uses")
         return {}
     chosen = {}
     for key, value in baseline.items():
+        if key in unread:
+            continue
         if key not in axes:
-            problems.add(("baseline", key), f"{key!r} is not one of the axes")
+            problems.add(("baseline", key), f"{shown(key)} is not one of the axes")
         elif value not in axes[key]:
-            problems.add(("baseline", key), f"{value!r} is not among the axis values {axes[key]}")
+            problems.add(("baseline", key),
+                         f"{shown(value)} is not among the axis values {shown(axes[key])}")
         else:
             chosen[key] = value
     return chosen
@@ -77,6 +85,23 @@ def read_extra_runs(runs: Any, problems: Problems) -> list[dict[str, Any]]:
         if not bad:
             extra.append(dict(overrides))
     return extra
+
+
+# Planning validates and hashes every run (~0.5 ms each on a laptop core): 10,000 runs take a few
+# seconds; a grid of three 100-value axes (a million runs) would take the better part of an hour.
+MAX_RUNS = 10_000
+
+
+def check_run_count(axes: dict[str, list], mode: str, extra_runs: list, problems: Problems) -> None:
+    """A suite of more than MAX_RUNS runs is a mistake (a grid where one_at_a_time was meant)."""
+    if mode == "grid":
+        count = math.prod(len(values) for values in axes.values())
+    else:
+        count = 1 + sum(len(values) - 1 for values in axes.values())
+    count += len(extra_runs)
+    if count > MAX_RUNS:
+        problems.add(("axes",), f"{count:,} runs: more than {MAX_RUNS:,}, the most a suite may "
+                                "have (a grid multiplies its axes' lengths)")
 
 
 def expand(axes: dict[str, list], mode: str, chosen: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,9 +8,17 @@ are left out of the run id, so changing them never retrains anything.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.config.durations import parse_duration
 
@@ -45,9 +53,27 @@ def setting(default: Any, description: str, *, affects_results: bool = True,
 
 
 class Section(BaseModel):
-    """A frozen settings section; unknown keys are errors."""
+    """A frozen settings section; unknown keys are errors, and so are booleans given as numbers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1 and false as 0, and YAML reads yes/no/on/off as booleans:
+        # `max_steps: true` would train one step. Strings stay readable ('1e-3' is a float).
+        flags = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(flag, bool) for flag in flags) and info.field_name is not None:
+            if _is_number_type(cls.model_fields[info.field_name].annotation):
+                shown = [str(flag).lower() for flag in flags]
+                shown_text = shown[0] if flags is not value else f"[{', '.join(shown)}]"
+                raise ValueError(f"expected a number, got {shown_text}")
+        return value
+
+
+def _is_number_type(annotation: Any) -> bool:
+    """int, float, and unions or tuples of them (bool is not a number here)."""
+    return annotation in (int, float) or any(_is_number_type(arg) for arg in get_args(annotation))
 
 
 class SynthSpec(Section):

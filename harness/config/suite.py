@@ -6,12 +6,14 @@ runs, `problems` collects what is wrong with it (file, line, dotted key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.config.ids import data_key
 from harness.config.settings import RunSpec
+from harness.config.values import shown
 from harness.errors import UserError
 
 SUITE_KEYS = {
@@ -26,21 +28,39 @@ SUITE_KEYS = {
     "expect": "what the results must show, e.g. - wer[labeled=1h] <= 0.25 (see harness.expect)",
 }
 MODES = ("one_at_a_time", "grid")
+# The name is a file name (runs/<suite>/, reports/<suite>.md): no '/', no '..', no leading '.'.
+SUITE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+def suite_name_problem(name: Any) -> str | None:
+    """What is wrong with a suite name, or None: it must be usable as one file name."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return "required: a name for the suite, e.g. suite: default"
+    if not isinstance(name, str):
+        return f"{shown(name)} is not text: a suite name is a file name, e.g. suite: lr-sweep"
+    if not SUITE_NAME.fullmatch(name) or ".." in name:
+        return (f"{shown(name)} cannot name a file: use up to 100 letters, digits, '-', '_' "
+                "and '.' (not first, never '..'), e.g. suite: lr-sweep (it names runs/<suite>/ "
+                "and reports/<suite>.md)")
+    return None
 
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a suite: its id, its readable slug, what differs from the baseline, its spec."""
+    """One run of a suite: its id, its readable slug, what differs from the baseline, its spec,
+    and its data key: a hash of everything that decides the prepared dataset (shared by runs
+    that agree), taken, like the id, before relative data paths are joined to the suite's
+    directory (harness.config.paths)."""
 
     id: str
     slug: str
     changes: tuple[tuple[str, Any], ...]
     spec: RunSpec
+    data_key: str = field(default="")
 
-    @property
-    def data_key(self) -> str:
-        """Hash of everything that decides the prepared dataset (shared by runs that agree)."""
-        return data_key(self.spec)
+    def __post_init__(self) -> None:
+        if not self.data_key:
+            object.__setattr__(self, "data_key", data_key(self.spec))
 
 
 @dataclass(frozen=True)
