@@ -1,8 +1,9 @@
 """The suite runner with real processes: records, skips, failures, kills, a second runner, two
-gloo ranks per run (--placement processes) and a suite whose runs differ in precision.
+gloo ranks per run (--placement processes), a suite whose runs differ in precision, full disks
+at a checkpoint or the predictions, a corrupt checkpoint, and the exit code of a rerun.
 
 Every test trains the tiny preset for a handful of updates on a few minutes of synthetic audio,
-sharing one prepared-data cache, so the whole file takes about a minute or two on 2 cores.
+sharing one prepared-data cache, so the whole file takes about two or three minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness import faults
+from harness.cli import main
 from harness.config.load import load_suite
+from harness.run.record import run_record
 from harness.run.runner import RunOptions, run_suite
 from harness.run.status import render_status
 from harness.run.store import suite_store
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 SUITE = tiny_suite("tiny", "does the runner keep its promises?", "harness run tiny.yaml",
                    axes="axes:\n  train.lr: [1e-3, 3e-4]\n")
+ONE_RUN = SUITE.replace("axes:\n  train.lr: [1e-3, 3e-4]\n", "")
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +217,95 @@ def test_runs_that_differ_in_precision_all_finish(tmp_path, cache_root):
     store = suite_store(suite, tmp_path / "runs")
     in_workers = [(store.run_dir(r["run_id"]) / "worker.log").exists() for r in outcome.records]
     assert sorted(in_workers) == [False, True]  # one precision here, the other in a worker
+
+
+def one_run_suite(tmp_path: Path):
+    """The tiny suite with its baseline only, written and loaded."""
+    path = tmp_path / "one.yaml"
+    path.write_text(ONE_RUN)
+    return load_suite(path)
+
+
+def logged_steps(run_dir: Path) -> list[int]:
+    """The steps of the update lines of a run's train log."""
+    lines = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    return [line["step"] for line in lines if "loss" in line]
+
+
+@pytest.mark.parametrize(("point", "written"), [("checkpoint:3", "checkpoint.tmp"),
+                                                ("predictions", "predictions.jsonl")])
+def test_full_disk_fails_the_run_naming_the_file_and_rerun_failed_completes(
+        point, written, tmp_path, cache_root, monkeypatch):
+    """ENOSPC while writing the first checkpoint or the predictions: a failed record naming the
+    file, no partial file left; once space is back, --rerun-failed finishes the run, each update
+    logged once."""
+    suite = one_run_suite(tmp_path)
+    options = RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root, interactive=False)
+    monkeypatch.setenv(faults.ENV, f"enospc@{point}")
+    [failed] = run_suite(suite, options).records
+    store = suite_store(suite, tmp_path / "runs")
+    run_dir = store.run_dir(suite.baseline.id)
+    assert (failed["status"], failed["reason"]) == (
+        "failed", f"no space left on device while writing {run_dir / written}")
+    assert (run_dir / "error.txt").is_file()
+    assert [p.name for p in (tmp_path / "runs").rglob("*") if ".tmp" in p.name] == []
+    assert not (run_dir / written).exists()
+
+    monkeypatch.delenv(faults.ENV)
+    [done] = run_suite(suite, replace(options, rerun_failed=True)).records
+    assert (done["status"], done["train"]["steps"]) == ("finished", 6)
+    assert [r["status"] for r in store.records()] == ["finished"]
+    assert logged_steps(run_dir) == [1, 2, 3, 4, 5, 6]
+
+
+def test_corrupt_checkpoint_of_a_failed_run_is_named_and_rerun_failed_finishes(
+        tmp_path, cache_root, monkeypatch):
+    """A run failed after its checkpoint of update 3; 64 bytes of that checkpoint's weights are
+    then overwritten (same size). --rerun-failed detects it by checksum, names the file in the
+    record and the log, restarts from scratch and finishes."""
+    suite = one_run_suite(tmp_path)
+    options = RunOptions(runs_root=tmp_path / "runs", cache_root=cache_root, interactive=False)
+    monkeypatch.setenv(faults.ENV, "nan@train:5")
+    [failed] = run_suite(suite, options).records
+    assert failed["status"] == "failed" and "non-finite" in failed["reason"]
+    run_dir = suite_store(suite, tmp_path / "runs").run_dir(suite.baseline.id)
+    weights = run_dir / "checkpoint" / "model.safetensors"
+    size = weights.stat().st_size
+    with open(weights, "r+b") as handle:
+        handle.seek(size // 2)
+        chunk = handle.read(64)
+        handle.seek(size // 2)
+        handle.write(bytes(byte ^ 0xFF for byte in chunk))
+    assert weights.stat().st_size == size
+
+    monkeypatch.delenv(faults.ENV)
+    [done] = run_suite(suite, replace(options, rerun_failed=True)).records
+    assert done["status"] == "finished" and done["train"]["resumed_from_step"] is None
+    [problem] = done["train"]["checkpoint_problems"]
+    assert problem.startswith(f"{weights} is corrupt: its sha256 ")
+    assert problem.endswith(" recorded when it was saved; restarted from scratch")
+    events = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()
+              if '"event"' in line]
+    assert [(e["event"], e["checkpoint"], e["then"]) for e in events] == [
+        ("checkpoint_rejected", str(run_dir / "checkpoint"), "restarted from scratch")]
+    assert logged_steps(run_dir) == [1, 2, 3, 4, 5, 6]
+
+
+def test_rerun_with_a_failed_run_recorded_exits_1_and_says_so(tmp_path, capsys):
+    """`harness run` on a suite whose one run is recorded failed skips it, says '1 failed
+    (recorded earlier; --rerun-failed retries)' and exits 1, as status shows the failure."""
+    suite = one_run_suite(tmp_path)
+    runs = tmp_path / "runs"
+    store = suite_store(suite, runs)
+    store.put(run_record(suite, suite.baseline, None, status="failed",
+                         reason="TrainingFailed: non-finite training loss (nan) at update 5",
+                         train=None, scores=None, timings={}))
+    code = main(["run", str(suite.path), "--runs-dir", str(runs), "--cache-dir",
+                 str(tmp_path / "cache"), "--reports-dir", str(tmp_path / "reports")])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[0] == (f"suite tiny: 0 finished, 0 failed, 1 skipped (already recorded), 1 failed "
+                      f"(recorded earlier; --rerun-failed retries); datasets: 0 prepared, 0 "
+                      f"reused; results in {runs / 'tiny'}")
+    assert "suite tiny" in render_status(suite, store) and ": 1 failed" in render_status(
+        suite, store)

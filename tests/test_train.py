@@ -1,8 +1,10 @@
-"""Training end to end: the tiny preset on espeak-ng audio, resumed, guarded, on two processes.
+"""Training end to end: the tiny preset on espeak-ng audio, resumed, guarded, on two processes,
+from corrupt checkpoints and through a full disk.
 
 One uninterrupted 30-update run (about 7 s on 2 cores) is shared by the module; the kill/resume
-and two-process tests start real child processes (about 12 s and 15 s), so the whole file runs in
-about a minute.
+and two-process tests start real child processes (about 12 s and 15 s), and one run killed at
+update 17 is shared by the corrupt-checkpoint tests (each trains 20 or 30 updates from a copy of
+it), so the whole file runs in about two minutes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,11 +32,11 @@ import harness.train.loop
 from harness import faults
 from harness.config.settings import RunSpec
 from harness.data.batching import DurationBatchSampler
-from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE
+from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, DiskFullError
 from harness.model.build import build_model
 from harness.model.freezing import parts
 from harness.text.vocab import PAD
-from harness.train.checkpoint import STATE_FILE
+from harness.train.checkpoint import STATE_FILE, verify_checkpoint
 from harness.train.dev import dev_evaluate
 from harness.train.guards import EMPTY_SHARE_FLAG, TrainingFailed, collapse_flag
 from harness.train.loop import train
@@ -369,3 +372,123 @@ def test_two_cpu_processes_split_the_epoch_and_agree_on_the_weights(prepared, tm
     assert summaries[0]["epochs"] == pytest.approx(1.0)
     assert [r["step"] for r in train_records(tmp_path / "run")] == list(
         range(1, summaries[0]["steps"] + 1))
+
+
+# --- checkpoints that are corrupt, or cannot be written ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def killed(prepared, tmp_path_factory) -> Path:
+    """A run killed with SIGKILL at update 17: its checkpoint holds update 10 (copy it to use)."""
+    run_dir = tmp_path_factory.mktemp("killed") / "run"
+    done = run_fixture_main(prepared.dir / "saved", run_dir, SPEC,
+                            {faults.ENV: "sigkill@train:17"})
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    return run_dir
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a run directory that a test may damage."""
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+def flip_bytes(path: Path, count: int = 64) -> None:
+    """Invert `count` bytes in the middle of a file, keeping its size."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        chunk = handle.read(count)
+        handle.seek(size // 2)
+        handle.write(bytes(byte ^ 0xFF for byte in chunk))
+    assert path.stat().st_size == size
+
+
+def test_checkpoint_records_the_sha256_of_each_of_its_files(finished):
+    """trainer_state.json lists every other file of the checkpoint with its sha256."""
+    checkpoint = finished[0] / "checkpoint"
+    listed = json.loads((checkpoint / STATE_FILE).read_text())["files"]
+    names = sorted(path.name for path in checkpoint.iterdir() if path.name != STATE_FILE)
+    assert sorted(listed) == names and "model.safetensors" in names
+    assert listed == {name: hashlib.sha256((checkpoint / name).read_bytes()).hexdigest()
+                      for name in names}
+    assert verify_checkpoint(checkpoint) is None
+
+
+def _delete_optimizer(checkpoint: Path) -> None:
+    (checkpoint / "optimizer.bin").unlink()
+
+
+def _empty_state(checkpoint: Path) -> None:
+    (checkpoint / STATE_FILE).write_text("")
+
+
+def _drop_checksums(checkpoint: Path) -> None:
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    del state["files"]
+    (checkpoint / STATE_FILE).write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    (_delete_optimizer, "optimizer.bin is missing"),
+    (_empty_state, "trainer_state.json is unreadable (Expecting value: line 1 column 1 (char 0))"),
+    (_drop_checksums, "trainer_state.json records no checksums (saved by an older harness): "
+                      "cannot be verified"),
+])
+def test_verify_names_the_file_of_a_damaged_checkpoint(damage, expected, finished, tmp_path):
+    """A missing file, an unreadable state or a state without checksums is named by path."""
+    checkpoint = Path(shutil.copytree(finished[0] / "checkpoint", tmp_path / "checkpoint"))
+    damage(checkpoint)
+    assert verify_checkpoint(checkpoint) == f"{checkpoint}/{expected}"
+
+
+def test_corrupt_checkpoint_falls_back_to_checkpoint_old_and_ends_as_if_never_stopped(
+        finished, prepared, killed, tmp_path):
+    """64 flipped bytes in checkpoint/model.safetensors (same size) are detected by checksum and
+    named; the run resumes from a sound checkpoint.old at 10 and ends with the uninterrupted
+    run's weights."""
+    reference = finished[1]
+    run_dir = copy_run(killed, tmp_path)
+    shutil.copytree(run_dir / "checkpoint", run_dir / "checkpoint.old")
+    flip_bytes(run_dir / "checkpoint" / "model.safetensors")
+    summary = train(RunSpec.model_validate(SPEC), prepared, run_dir)
+    assert summary["resumed_from_step"] == 10
+    assert summary["weights_sha256"] == reference["weights_sha256"]
+    [problem] = summary["checkpoint_problems"]
+    assert problem.startswith(f"{run_dir / 'checkpoint' / 'model.safetensors'} is corrupt: its "
+                              "sha256 ")
+    assert problem.endswith(" recorded when it was saved; resumed from checkpoint.old at update 10")
+    assert [r["step"] for r in train_records(run_dir)] == list(range(1, STEPS + 1))
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint"]
+
+
+def test_corrupt_checkpoint_without_a_sound_one_restarts_from_scratch(finished, prepared, killed,
+                                                                     tmp_path):
+    """With the only checkpoint corrupt, the run deletes it, logs why, starts from scratch and
+    ends with the uninterrupted run's weights, each update logged once."""
+    reference = finished[1]
+    run_dir = copy_run(killed, tmp_path)
+    flip_bytes(run_dir / "checkpoint" / "model.safetensors")
+    summary = train(RunSpec.model_validate(SPEC), prepared, run_dir)
+    assert summary["resumed_from_step"] is None
+    assert summary["weights_sha256"] == reference["weights_sha256"]
+    [problem] = summary["checkpoint_problems"]
+    assert problem.endswith("; restarted from scratch")
+    events = [line for line in read_log(run_dir) if "event" in line]
+    assert [(e["event"], e["checkpoint"]) for e in events] == [
+        ("checkpoint_rejected", str(run_dir / "checkpoint"))]
+    assert [r["step"] for r in train_records(run_dir)] == list(range(1, STEPS + 1))
+
+
+def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(prepared, killed, tmp_path,
+                                                                      monkeypatch):
+    """ENOSPC while saving update 20's checkpoint raises one DiskFullError naming checkpoint.tmp,
+    which is removed; update 10's checkpoint stays in place and passes its checksums."""
+    run_dir = copy_run(killed, tmp_path)
+    monkeypatch.setenv(faults.ENV, "enospc@checkpoint:20")
+    with pytest.raises(DiskFullError) as caught:
+        train(RunSpec.model_validate(SPEC), prepared, run_dir)
+    assert str(caught.value) == f"no space left on device while writing {run_dir}/checkpoint.tmp"
+    assert not (run_dir / "checkpoint.tmp").exists()
+    assert json.loads((run_dir / "checkpoint" / STATE_FILE).read_text())["step"] == 10
+    assert verify_checkpoint(run_dir / "checkpoint") is None

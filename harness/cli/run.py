@@ -55,6 +55,7 @@ def run_run(args: argparse.Namespace) -> int:
     from harness.config.load import load_suite
     from harness.errors import UserError
     from harness.expect.check import format_expectations
+    from harness.files import disk_full_errno
     from harness.run.runner import RunOptions, run_suite
 
     suite = load_suite(args.suite_file)
@@ -62,20 +63,35 @@ def run_run(args: argparse.Namespace) -> int:
                          only=tuple(args.only), rerun_failed=args.rerun_failed,
                          placement=args.placement, processes=args.processes,
                          run_timeout=args.run_timeout)
-    outcome = run_suite(suite, options)
-    finished = len(outcome.records) - len(outcome.failed)
-    print(f"suite {suite.name}: {finished} finished, {len(outcome.failed)} failed, "
-          f"{len(outcome.skipped)} skipped (already recorded); datasets: {outcome.prepared} "
-          f"prepared, {outcome.reused} reused; results in {args.runs_dir / suite.name}")
-    end = finish_suite(suite, args.runs_dir, args.reports_dir,
-                       command=command_line(getattr(args, "argv", ())), write=not args.no_report)
+    try:
+        outcome = run_suite(suite, options)
+        print(summary_line(suite.name, outcome, args.runs_dir / suite.name))
+        end = finish_suite(suite, args.runs_dir, args.reports_dir,
+                           command=command_line(getattr(args, "argv", ())),
+                           write=not args.no_report)
+    except OSError as error:  # a full disk outside any one run: the lock's note, the report
+        if disk_full_errno(error) is None:
+            raise
+        raise UserError(f"{error}; free space and run again") from None
     if end.rows:
         print(format_expectations(end.rows))
     if end.report_error is not None:
         raise UserError(end.report_error)
     if end.report is not None:
         print(f"report: {end.report}")
-    return end.exit_code(failed_runs=len(outcome.failed))
+    # A failed run skipped this time still fails the suite: the exit code says what status says.
+    return end.exit_code(failed_runs=len(outcome.failed) + len(outcome.skipped_failed))
+
+
+def summary_line(name: str, outcome, results: Path) -> str:
+    """'suite tiny: 0 finished, 0 failed, 2 skipped (already recorded), 1 failed (recorded
+    earlier; --rerun-failed retries); datasets: 0 prepared, 0 reused; results in runs/tiny'."""
+    finished = len(outcome.records) - len(outcome.failed)
+    earlier = (f", {len(outcome.skipped_failed)} failed (recorded earlier; --rerun-failed "
+               "retries)" if outcome.skipped_failed else "")
+    return (f"suite {name}: {finished} finished, {len(outcome.failed)} failed, "
+            f"{len(outcome.skipped)} skipped (already recorded){earlier}; datasets: "
+            f"{outcome.prepared} prepared, {outcome.reused} reused; results in {results}")
 
 
 def command_line(argv: Sequence[str]) -> str:

@@ -4,7 +4,9 @@
 Finished runs are skipped (same run id), interrupted runs resume from their checkpoint, a run
 that raises (or whose worker process fails, dies or runs past --run-timeout) is recorded as failed
 with its reason and the suite goes on, Ctrl-C stops cleanly. A run in a worker process is
-recorded exactly like one in this process.
+recorded exactly like one in this process. A full disk fails the run naming what it was writing;
+if even its record cannot be written, the suite stops with that one line (the run, unrecorded,
+runs again next time).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from harness.config.suite import Run, Suite
 from harness.data.cache import default_cache_root
 from harness.data.prepare import prepare_suite
 from harness.errors import UserError
+from harness.files import DiskFullError, disk_full_errno, write_text_atomic
 from harness.run.execute import train_evaluate_score
 from harness.run.placement import (
     check_placement,
@@ -37,6 +40,7 @@ from harness.run.record import run_record, write_run_spec
 from harness.run.store import SuiteStore, suite_store
 
 PLACEMENTS = ("sequential", "runs_per_gpu", "processes")
+ERROR_FILE = "error.txt"  # the traceback of a failed run, beside its other files
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class SuiteOutcome:
 
     records: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    skipped_failed: list[str] = field(default_factory=list)  # skipped, recorded failed earlier
     prepared: int = 0
     reused: int = 0
 
@@ -99,6 +104,8 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
             status = stored.get(run.id, {}).get("status")
             if status == "finished" or (status == "failed" and not options.rerun_failed):
                 outcome.skipped.append(run.slug)
+                if status == "failed":
+                    outcome.skipped_failed.append(run.slug)
             else:
                 todo.append(run)
         progress = SuiteProgress(suite.name, len(todo), interactive=options.interactive)
@@ -120,7 +127,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                                       progress, device, in_worker=run.id in in_worker,
                                       stop=stop)
                 with record_lock:
-                    store.put(record)
+                    _store_record(store, record, run)
                     outcome.records.append(record)
                     progress.run_finished(run.slug, record)
 
@@ -258,12 +265,43 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a failed run is recorded, the suite goes on
-        (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        return _failed_record(suite, run, f"{type(error).__name__}: {error}", prepared, timings)
+        _write_error_file(run_dir, traceback.format_exc(), progress)
+        return _failed_record(suite, run, failure_reason(error, run_dir), prepared, timings)
     timings["total_s"] = time.time() - started
     return run_record(suite, run, prepared, status="finished", reason=None,
                       train=results["train"], scores=results["scores"], timings=timings)
+
+
+def failure_reason(error: Exception, run_dir: Path) -> str:
+    """The one-line reason a failed record gives: "no space left on device while writing
+    <path>" for a full disk (the path the run was writing, else its directory), else
+    "<ErrorType>: <message>"."""
+    if isinstance(error, DiskFullError):
+        return str(error)
+    described = f"{type(error).__name__}: {error}"
+    code = disk_full_errno(error)
+    if code is not None:  # a full disk that no writer of ours named
+        return f"{DiskFullError(run_dir, code)} ({described})"
+    return described
+
+
+def _write_error_file(run_dir: Path, text: str, progress: SuiteProgress) -> None:
+    """The traceback beside the run; a disk too full for it costs this file, never the record."""
+    try:
+        write_text_atomic(run_dir / ERROR_FILE, text)
+    except OSError as error:
+        progress.say(f"    could not save the traceback in {run_dir / ERROR_FILE}: {error}")
+
+
+def _store_record(store: SuiteStore, record: dict, run: Run) -> None:
+    """Put a run's record; one that cannot be written stops the suite with a one-line error
+    (the next run could not be recorded either), and the run, unrecorded, runs again."""
+    try:
+        store.put(record)
+    except OSError as error:
+        raise UserError(f"run {run.slug} ({run.id}) {record['status']} but its record could not "
+                        f"be written: {error}; free space and run again (an unrecorded run "
+                        "runs again)") from None
 
 
 def _failed_record(suite: Suite, run: Run, reason: str, prepared, timings: dict) -> dict:

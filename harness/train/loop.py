@@ -9,8 +9,11 @@ share of the same global batch list, so no dataloader is handed to accelerate to
 
 A run directory that holds a checkpoint resumes from it: weights, optimizer, scheduler, sampler
 position and every RNG are restored, and log lines written after the checkpoint are dropped, so
-the resumed run continues exactly as if it had never stopped. One that holds train_summary.json
-(written last, after model/) trained to the end: train returns that summary and touches nothing.
+the resumed run continues exactly as if it had never stopped. Its checksums are verified first:
+a corrupt checkpoint is named in the log and the summary, and the run falls back to the
+previous one or starts from scratch (harness.train.checkpoint.resume). One that holds
+train_summary.json (written last, after model/) trained to the end: train returns that summary
+and touches nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from harness import faults
 from harness.config.settings import RunSpec, TrainSpec
 from harness.data.batching import DurationBatchSampler, collate
 from harness.errors import UserError
-from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, write_json_atomic
+from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, write_json_atomic, writing
 from harness.model.build import (
     build_model,
     is_activation_checkpointing,
@@ -49,9 +52,9 @@ from harness.text.vocab import PAD, check_vocab
 from harness.train.checkpoint import (
     STATE_FILE,
     find_checkpoint,
-    load_checkpoint,
+    rejected_checkpoints,
+    resume,
     save_checkpoint,
-    truncate_log,
 )
 from harness.train.dev import dev_evaluate
 from harness.train.guards import TrainingFailed, check_finite, collapse_flag
@@ -158,13 +161,11 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     scheduler = make_scheduler(optimizer, settings, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     state = TrainState(sampler=sampler.state_dict())
-    checkpoint = find_checkpoint(run_dir)
-    if checkpoint is not None:
-        state = TrainState.from_json(load_checkpoint(accelerator, checkpoint))
+    saved = resume(accelerator, run_dir)  # verified by checksum; log lines past it dropped
+    if saved is not None:
+        state = TrainState.from_json(saved)
         sampler.load_state_dict(state.sampler)
         state.resumed_from_step = state.step
-        if accelerator.is_main_process:
-            truncate_log(run_dir / LOG_FILE, state.step)
     session = Session(
         spec=settings, accelerator=accelerator, model=model, optimizer=optimizer,
         scheduler=scheduler, sampler=sampler, policy=policy,
@@ -308,6 +309,8 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
         precision=accelerator.mixed_precision, num_processes=accelerator.num_processes,
         gradient_checkpointing=is_activation_checkpointing(_unwrapped(session)),
     )
+    # Checkpoints found corrupt on the way (and what the run did instead), named in the record.
+    summary["checkpoint_problems"] = rejected_checkpoints(session.run_dir / LOG_FILE)
     if accelerator.is_main_process:
         _save_model(session)
         write_json_atomic(session.run_dir / SUMMARY_FILE, summary)  # last: the run is done
@@ -336,11 +339,16 @@ def _save_model(session: Session) -> None:
     final = session.run_dir / MODEL_DIR
     tmp = session.run_dir / (MODEL_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    _unwrapped(session).save_pretrained(tmp, safe_serialization=True)
-    session.prepared.processor.save_pretrained(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        with writing(tmp):
+            _unwrapped(session).save_pretrained(tmp, safe_serialization=True)
+            session.prepared.processor.save_pretrained(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full
+        raise
 
 
 def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
