@@ -19,7 +19,11 @@ Presets (built from a `Wav2Vec2Config`, same code path as a checkpoint once save
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from transformers import AutoConfig, AutoModelForCTC, PreTrainedModel, Wav2Vec2C
 
 from harness.config.settings import ModelSpec
 from harness.errors import UserError
+from harness.standins import resolve_model_name
 
 # The base layout's conv stack (kernel 10/3/3/3/3/2/2, stride 5/2/2/2/2/2/2 = 320 samples per
 # frame); only the channel count shrinks, so frame rate and receptive field match wav2vec2-base.
@@ -62,6 +67,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "base": {},  # Wav2Vec2Config's defaults are wav2vec2-base's layout
 }
+
+# Every *ForCTC class of the wav2vec2 family names its head so (see reset_head).
+HEAD_PREFIX = "lm_head."
+# Wav2Vec2ForPreTraining's contrastive objective (a hub checkpoint such as facebook/wav2vec2-base):
+# CTC fine-tuning has no use for it, so leaving it behind is expected, not a problem.
+PRETRAINING_ONLY = ("quantizer.", "project_q.", "project_hid.")
+
+_log = logging.getLogger(__name__)
 
 # ModelSpec field -> config attribute; applied only when the spec sets a value (not None).
 _OVERRIDES = (
@@ -101,8 +114,9 @@ def config_overrides(spec: ModelSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in _OVERRIDES if getattr(spec, name) is not None}
 
 
-def _from_checkpoint(name_or_path: str, ctc: dict[str, Any]) -> PreTrainedModel:
-    where = f"model.name_or_path {name_or_path!r}"
+def _from_checkpoint(name: str, ctc: dict[str, Any]) -> PreTrainedModel:
+    where = f"model.name_or_path {name!r}"
+    name_or_path = resolve_model_name(name)  # 'standin:tiny' -> the copy inside the package
     # "facebook/wav2vec2-base" is a hub id; "/data/ckpt", "./ckpt" and "~/ckpt" are paths.
     looks_local = name_or_path.startswith(("/", ".", "~")) or os.path.exists(name_or_path)
     if looks_local and not Path(name_or_path).expanduser().is_dir():
@@ -114,16 +128,59 @@ def _from_checkpoint(name_or_path: str, ctc: dict[str, Any]) -> PreTrainedModel:
     try:
         # A checkpoint that already has a CTC head for another vocabulary: the mismatched head
         # is dropped here and re-initialized below.
-        model = AutoModelForCTC.from_pretrained(
-            os.path.expanduser(name_or_path), config=config, ignore_mismatched_sizes=True
-        )
+        with _without_load_report():
+            model, info = AutoModelForCTC.from_pretrained(
+                os.path.expanduser(name_or_path), config=config, ignore_mismatched_sizes=True,
+                output_loading_info=True,
+            )
     except (OSError, ValueError, KeyError) as error:
         raise UserError(
             f"{where}: cannot load it as a CTC model ({_first_line(error)}); "
             "expected a wav2vec2-family checkpoint (wav2vec2, HuBERT, WavLM, data2vec-audio)"
         ) from error
+    report_loading(info, name, ctc["vocab_size"])
     reset_head(model)
     return model
+
+
+def report_loading(info: dict[str, Any], name_or_path: str, vocab_size: int) -> None:
+    """One line for the fresh CTC head (expected: the run's own vocabulary); a warning naming
+    any other weight the checkpoint lacked, had in excess, or held in another shape."""
+    head = [key for key in info["missing_keys"] if key.startswith(HEAD_PREFIX)]
+    mismatched = {key: shape for key, shape, _ in info["mismatched_keys"]}
+    if f"{HEAD_PREFIX}weight" in mismatched:
+        had = f"checkpoint had {mismatched[f'{HEAD_PREFIX}weight'][0]}"
+    else:
+        had = "checkpoint had none" if head else "checkpoint's own (same size) re-initialized"
+    dropped = [key for key in info["unexpected_keys"] if key.startswith(PRETRAINING_ONLY)]
+    note = f"; {len(dropped)} weights of the pretraining objective dropped" if dropped else ""
+    print(f"new CTC head: {vocab_size} outputs, {had}{note}", file=sys.stderr, flush=True)
+    problems = {
+        "missing": sorted(k for k in info["missing_keys"] if not k.startswith(HEAD_PREFIX)),
+        "unexpected": sorted(set(info["unexpected_keys"]) - set(dropped)),
+        "in another shape": sorted(k for k in mismatched if not k.startswith(HEAD_PREFIX)),
+    }
+    for kind, keys in problems.items():
+        if keys:
+            shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+            _log.warning("model.name_or_path %r: %d weights %s: %s", name_or_path, len(keys),
+                         kind, shown)
+
+
+@contextmanager
+def _without_load_report() -> Iterator[None]:
+    """Drop transformers' LOAD REPORT table (a warning of transformers.modeling_utils, 5.x):
+    `report_loading` says the same, without calling the expected fresh head a MISMATCH."""
+    target = logging.getLogger("transformers.modeling_utils")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+    target.addFilter(keep)
+    try:
+        yield
+    finally:
+        target.removeFilter(keep)
 
 
 def reset_head(model: PreTrainedModel) -> None:
