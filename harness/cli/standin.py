@@ -15,7 +15,9 @@ HELP = "build the stand-in pretrained checkpoint the offline default suite fine-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `harness standin`."""
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    parser.add_argument("--out", type=_out_directory, required=True,
+                        help="checkpoint directory to write; standin:tiny rebuilds the copy that "
+                             "ships with harness (what suites naming standin:tiny load)")
     parser.add_argument("--hours", type=float, default=DEFAULTS["hours"],
                         help=f"synthetic training audio, hours (default {DEFAULTS['hours']})")
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"],
@@ -23,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed (default 0)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="prepared-data cache (default: $HARNESS_CACHE or .harness-cache/)")
+
+
+def _out_directory(value: str) -> Path:
+    from harness.standins import resolve_model_name
+
+    return Path(resolve_model_name(value))
 
 
 def run_standin(args: argparse.Namespace) -> int:

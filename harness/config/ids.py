@@ -14,12 +14,15 @@ from typing import Any
 
 from harness.config.settings import RunSpec, result_fields
 from harness.files import content_hash
+from harness.standins import id_name, resolve_model_name
 
 
 def run_id(spec: RunSpec) -> str:
     """A short stable hash of exactly the settings that affect results, and of the weights of a
     local starting checkpoint (rebuilt in place, it must not reuse the old one's results)."""
     fields = result_fields(spec)
+    if spec.model.name_or_path is not None:  # 'standin:tiny' hashes as its old path did
+        fields["model"]["name_or_path"] = id_name(spec.model.name_or_path)
     fingerprint = checkpoint_fingerprint(spec.model.name_or_path)
     if fingerprint is not None:
         fields["model"]["checkpoint_sha256"] = fingerprint
@@ -48,7 +51,7 @@ def checkpoint_fingerprint(name_or_path: str | None) -> str | None:
     """
     if not name_or_path:
         return None
-    directory = Path(name_or_path).expanduser()
+    directory = Path(resolve_model_name(name_or_path)).expanduser()
     if not directory.is_dir():
         return None
     files = sorted({file for pattern in CHECKPOINT_FILES for file in directory.glob(pattern)})

@@ -29,6 +29,7 @@ from harness.report.tables import (
     status_table,
 )
 from harness.run.provenance import describe_hardware
+from harness.standins import resolve_model_name
 
 
 def write_report(suite: Suite, runs_root: Path, reports_root: Path, command: str | None = None,
@@ -140,7 +141,7 @@ def _model(results: SuiteResults) -> str:
 
 def _standin_note(name_or_path: str) -> str:
     """What a local checkpoint built by `harness standin` is, from its own standin.json."""
-    summary_file = Path(name_or_path).expanduser() / "standin.json"
+    summary_file = Path(resolve_model_name(name_or_path)).expanduser() / "standin.json"
     if not summary_file.is_file():
         return ""
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
