@@ -350,3 +350,81 @@ def hostile_yaml(draw) -> bytes:
         line = f"{key}: {draw(yaml_flow_values(anchors))}"
         lines.insert(draw(st.integers(0, len(lines))), line)
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+
+
+# --- spoken numbers ------------------------------------------------------------------
+
+_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen"]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+# Words that never belong to a number (no "and", "a", "oh", "point": Whisper reads those as
+# parts of numbers), placed between the numbers of a text.
+NUMBER_FILLERS = ["room", "then", "apples", "is", "the", "cats", "at"]
+
+
+def spoken(number: int) -> str:
+    """An integer below 10,000 in English words: -21 -> 'minus twenty one' (no hyphens)."""
+    if number < 0:
+        return "minus " + spoken(-number)
+    if number < 20:
+        return _ONES[number]
+    if number < 100:
+        return _TENS[number // 10] + ("" if number % 10 == 0 else " " + _ONES[number % 10])
+    if number < 1000:
+        rest = number % 100
+        return _ONES[number // 100] + " hundred" + (" " + spoken(rest) if rest else "")
+    rest = number % 1000
+    return spoken(number // 1000) + " thousand" + (" " + spoken(rest) if rest else "")
+
+
+def _groups_text(draw, groups: list[tuple[str, list[int]]]) -> str:
+    """Each group is a filler word and one or two numbers side by side; a lone number is
+    written in words or digits, two side by side in digits (adjacent spoken numbers are
+    ambiguous in speech too: "ten one" is 10 1 or 101)."""
+    parts = []
+    for filler, numbers in groups:
+        in_words = len(numbers) == 1 and draw(st.booleans())
+        parts += [filler] + [spoken(n) if in_words else str(n) for n in numbers]
+    return " ".join(parts)
+
+
+@st.composite
+def number_text_pairs(draw) -> tuple[str, str]:
+    """Two texts with the same words around numbers, whose numbers differ in one place: another
+    value, the same value's negation, or one number where the other text has two side by side
+    ('room 10 1' against 'room 11')."""
+    integers = st.integers(-9999, 9999)
+    numbers = st.lists(integers, min_size=1, max_size=2)
+    groups = draw(st.lists(st.tuples(st.sampled_from(NUMBER_FILLERS), numbers),
+                           min_size=1, max_size=3))
+    index = draw(st.integers(0, len(groups) - 1))
+    filler, old = groups[index]
+    negated = [-n for n in old]
+    new = draw(st.one_of(st.just(negated), numbers).filter(lambda new: new != old))
+    other = list(groups)
+    other[index] = (filler, new)
+    return _groups_text(draw, groups), _groups_text(draw, other)
+
+
+@st.composite
+def digit_or_sign_edits(draw) -> tuple[str, str]:
+    """A reference with numbers in digits, and a hypothesis that differs in one digit or sign."""
+    count = draw(st.integers(1, 3))
+    numbers = draw(st.lists(st.integers(-99999, 99999), min_size=count, max_size=count))
+    words = [draw(st.sampled_from(NUMBER_FILLERS)) for _ in numbers]
+    reference = [str(n) for n in numbers]
+    hypothesis = list(reference)
+    i = draw(st.integers(0, count - 1))
+    digits = [k for k, char in enumerate(reference[i]) if char.isdigit()]
+    if numbers[i] != 0 and draw(st.booleans()):
+        hypothesis[i] = str(-numbers[i])  # the sign flipped
+    else:
+        k = draw(st.sampled_from(digits))
+        new = draw(st.sampled_from([d for d in "0123456789" if d != reference[i][k]]))
+        hypothesis[i] = reference[i][:k] + new + reference[i][k + 1:]
+
+    def text(values: list[str]) -> str:
+        return " ".join(f"{word} {value}" for word, value in zip(words, values, strict=True))
+
+    return text(reference), text(hypothesis)

@@ -161,6 +161,9 @@ def nfkc(text: str) -> str:
 def whisper_english(text: str) -> str:
     """OpenAI Whisper's English normalizer: contractions, numbers as digits, US spelling, no "um".
 
+    One difference: Whisper writes a lone 1 as 'one' for readability; here it stays '1', which
+    keeps '$1', '1%' and '10 1' what they were (see _whisper_english).
+
     Example: "Mr. Smith won't pay twenty-five dollars, hmm" -> 'mister smith will not pay $25'
     """
     return _whisper_english()(text)
@@ -173,6 +176,39 @@ def whisper_basic(text: str) -> str:
     Example: "It's [noise] 25%!" -> 'it s 25 '
     """
     return _whisper_basic()(text)
+
+
+@rule()
+def signs_to_words(text: str) -> str:
+    """Spell out a sign written at the start of a number: '-3' -> 'minus 3', '+2' -> 'plus 2'.
+
+    A bare '-' is punctuation to every rule set after it (blog drops it, Whisper makes it a
+    space), which would score '-3' and '3' as the same word; 'minus' survives them all (Whisper
+    writes 'minus 3' back as '-3').
+    Example: 'it is -3.5 or +2, not 5-3' -> 'it is minus 3.5 or plus 2, not 5-3'
+    """
+    return _SIGNED_NUMBER.sub(lambda m: "plus " if m.group(1) == "+" else "minus ", text)
+
+
+# A sign (hyphen-minus, U+2212 minus, plus) that begins a word and is followed by a digit: "-3",
+# "(+2", but not "5-3" or "a-3".
+_SIGNED_NUMBER = re.compile(r"(?<![^\s(\[\"'])([-+\u2212])(?=[0-9])")
+
+
+@rule()
+def split_digits_from_words(text: str) -> str:
+    """Put a space between digits and the letters they touch, except a suffix (1st, 1960s).
+
+    Whisper splits them too, but after it has expanded abbreviations, so '$20Mr.' came out as
+    '$20 mr', which a second pass expands to '$20 mister'; split first, it is 'mister' at once.
+    Example: '$20Mr. 1st 1960s b4 3rd' -> '$20 Mr. 1st 1960s b 4 3rd'
+    """
+    text = _DIGIT_THEN_LETTER.sub(" ", text)
+    return _LETTER_THEN_DIGIT.sub(" ", text)
+
+
+_DIGIT_THEN_LETTER = re.compile(r"(?<=[0-9])(?=[^\W\d_])(?!(?:st|nd|rd|th|s)\b)", re.IGNORECASE)
+_LETTER_THEN_DIGIT = re.compile(r"(?<=[^\W\d_])(?=[0-9])")
 
 
 @rule()
@@ -191,9 +227,22 @@ _UNATTACHED_NUMERIC_SYMBOL = re.compile(r"[.$¢€£](?![0-9])|(?<![0-9])%")
 
 @functools.lru_cache(maxsize=1)
 def _whisper_english() -> Callable[[str], str]:
-    from whisper_normalizer.english import EnglishTextNormalizer
+    from whisper_normalizer.english import EnglishNumberNormalizer, EnglishTextNormalizer
 
-    return EnglishTextNormalizer()  # reads its 1,700-entry spelling table once
+    class DigitOne(EnglishNumberNormalizer):
+        """Whisper's number normalizer without its last, cosmetic step (1 -> 'one').
+
+        That step made the normalizer's output something it reads differently: '10 1' came
+        out as '10 one', which a second pass reads as 11; '$1' and '1%' came out as 'one', the
+        symbol then dropped as unattached. Written '1', every number is left as it was read.
+        """
+
+        def postprocess(self, s: str) -> str:
+            return re.sub(r"\bone(s?)\b", r"1\1", super().postprocess(s))
+
+    normalizer = EnglishTextNormalizer()  # reads its 1,700-entry spelling table once
+    normalizer.standardize_numbers = DigitOne()
+    return normalizer
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,10 +323,6 @@ class RuleSet:
     rules: tuple[str, ...]
     alphabet: Alphabet = ANY
     description: str = ""
-    # Re-apply the whole chain until the text stops changing (at most MAX_PASSES times), for
-    # rules that are not idempotent on their own: Whisper writes "$20 1" as "$20 one", which
-    # its next pass reads as "$21".
-    repeat_until_stable: bool = False
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.rules if name not in RULES]
@@ -290,25 +335,19 @@ class RuleSet:
     @property
     def version(self) -> str:
         """12 hex chars of sha256 over the name, rule names, rule sources and library versions."""
-        return _version(self.name, self.rules, self.repeat_until_stable)
+        return _version(self.name, self.rules)
 
     def __call__(self, text: str) -> str:
-        for _ in range(MAX_PASSES if self.repeat_until_stable else 1):
-            previous = text
-            for name in self.rules:
-                text = RULES[name](text)
-            if text == previous:
-                break
+        # One pass, always: re-applying Whisper's normalizer until the text stopped changing
+        # merged and dropped numbers ("room 10 1" -> "room 11", "minus three" -> "3").
+        for name in self.rules:
+            text = RULES[name](text)
         return text
 
 
-# Over 5,000 hypothesis texts the whisper chain settled after at most 3 changing passes.
-MAX_PASSES = 8
-
-
 @functools.cache
-def _version(name: str, rules: tuple[str, ...], repeat: bool) -> str:
-    payload = [name, repeat] + [
+def _version(name: str, rules: tuple[str, ...]) -> str:
+    payload = [name] + [
         [rule_name, inspect.getsource(RULES[rule_name]),
          {lib: importlib.metadata.version(lib) for lib in _RULE_LIBRARIES[rule_name]}]
         for rule_name in rules
@@ -322,27 +361,27 @@ _RULE_SETS: dict[str, RuleSet] = {
         RuleSet("none", (), ANY, "identity: score the texts exactly as written"),
         RuleSet(
             "blog",
-            ("remove_blog_punctuation", "lowercase", "collapse_whitespace"),
+            ("signs_to_words", "remove_blog_punctuation", "lowercase", "collapse_whitespace"),
             BLOG_ALPHABET,
             "the HF TIMIT fine-tuning recipe: drop , ? . ! - ; : \", lower-case",
         ),
         RuleSet(
             "keep_apostrophes",
-            ("straighten_apostrophes", "remove_blog_punctuation", "lowercase",
+            ("signs_to_words", "straighten_apostrophes", "remove_blog_punctuation", "lowercase",
              "keep_inword_apostrophes", "collapse_whitespace"),
             KEEP_APOSTROPHES_ALPHABET,
             "blog, but quote marks go and only apostrophes inside words (don't) stay",
         ),
         RuleSet(
             "no_apostrophes",
-            ("straighten_apostrophes", "remove_blog_punctuation", "drop_apostrophes", "lowercase",
-             "collapse_whitespace"),
+            ("signs_to_words", "straighten_apostrophes", "remove_blog_punctuation",
+             "drop_apostrophes", "lowercase", "collapse_whitespace"),
             NO_APOSTROPHES_ALPHABET,
             "blog without apostrophes: don't -> dont (one character fewer to learn)",
         ),
         RuleSet(
             "librispeech",
-            ("nfkc", "drop_invisible", "lowercase", "straighten_apostrophes",
+            ("nfkc", "drop_invisible", "signs_to_words", "lowercase", "straighten_apostrophes",
              "punctuation_to_space", "keep_inword_apostrophes", "collapse_whitespace"),
             LIBRISPEECH_ALPHABET,
             "LibriSpeech style: lower-case words, in-word apostrophes, punctuation splits words",
@@ -353,15 +392,17 @@ _RULE_SETS: dict[str, RuleSet] = {
             # would come out upper-case; the final lower-case and trim make the set idempotent.
             # Apostrophes are straightened before Whisper runs: it expands "it's" to "it is" but
             # turns "it’s" into "it s".
-            ("nfkc", "drop_invisible", "straighten_apostrophes", "whisper_english",
-             "unattached_numeric_symbols_to_space", "lowercase", "collapse_whitespace"),
+            # One pass of Whisper (its numbers written in digits, '1' included: see
+            # _whisper_english); signs_to_words keeps a leading '-' that Whisper would drop.
+            ("nfkc", "drop_invisible", "straighten_apostrophes", "signs_to_words",
+             "split_digits_from_words", "whisper_english", "unattached_numeric_symbols_to_space", "lowercase",
+             "collapse_whitespace"),
             WHISPER_ALPHABET,
             "Whisper's English scoring normalizer: contractions expanded, numbers as digits",
-            repeat_until_stable=True,
         ),
         RuleSet(
             "whisper_basic",
-            ("nfkc", "drop_invisible", "whisper_basic", "collapse_whitespace"),
+            ("nfkc", "drop_invisible", "signs_to_words", "whisper_basic", "collapse_whitespace"),
             WHISPER_BASIC_ALPHABET,
             "Whisper's basic normalizer: lower-case, symbols and punctuation become spaces",
         ),
