@@ -364,7 +364,9 @@ def test_the_default_suites_run_ids_and_data_keys_stay_what_its_results_are_stor
     """Adding settings must not re-key stored results: the default suite's baseline keeps the
     id and data key its committed report was run under (a deliberate change updates these)."""
     suite = load_suite(ABLATIONS_DIR / "default.yaml")
-    assert (suite.baseline.id, suite.baseline.data_key) == ("aa0c7640c7", "e6c527f2a0")
+    # Re-keyed once on purpose: train.feature_cache (on by default) trains on unpadded frozen
+    # features, which changes results (aa0c7640c7 before it).
+    assert (suite.baseline.id, suite.baseline.data_key) == ("023ab67692", "e6c527f2a0")
 
 
 def test_a_setting_added_later_is_in_the_id_only_away_from_its_default(tmp_path):

@@ -256,6 +256,12 @@ class TrainSpec(Section):
         False, "keep the resumable checkpoint (optimizer state) after the run finishes; "
         "model/ is always kept", affects_results=False
     )
+    # On: the frozen encoder's output per utterance, unpadded (no padding in its group norm's
+    # statistics), which is why it is in run ids; see harness/train/features.py.
+    feature_cache: bool = setting(
+        True, "compute the frozen feature encoder's output once per utterance (unpadded) and "
+        "train on it; no effect when the feature encoder trains (freeze: none)"
+    )
     eval_every: int = setting(
         0, "dev evaluation every N updates (0 = at the end)", affects_results=False, ge=0
     )

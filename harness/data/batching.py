@@ -176,9 +176,14 @@ def collate(
         positions = torch.arange(longest)[None, :]
         batch["attention_mask"] = (positions < torch.tensor(lengths)[:, None]).long()
     if labels is not None:
-        target = max((len(seq) for seq in labels), default=0)
-        padded = np.full((len(labels), max(target, 1)), -100, dtype=np.int64)
-        for row, seq in enumerate(labels):
-            padded[row, : len(seq)] = seq
-        batch["labels"] = torch.from_numpy(padded)
+        batch["labels"] = pad_labels(labels)
     return batch
+
+
+def pad_labels(labels: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Label ids of a batch, padded with -100 (what CTC loss ignores)."""
+    target = max((len(seq) for seq in labels), default=0)
+    padded = np.full((len(labels), max(target, 1)), -100, dtype=np.int64)
+    for row, seq in enumerate(labels):
+        padded[row, : len(seq)] = seq
+    return torch.from_numpy(padded)

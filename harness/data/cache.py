@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 CACHE_ENV = "HARNESS_CACHE"
 DEFAULT_CACHE_DIR = ".harness-cache"
 # The cache folders whose entries are built through harness.files.building.
-ENTRY_FOLDERS = ("synth", "pools", "prepared")
+ENTRY_FOLDERS = ("synth", "pools", "prepared", "features")  # features: harness.train.features
 TMP_MARK = ".tmp-"
 
 

@@ -65,6 +65,11 @@ class PreparedData:
     vocab: dict[str, int]
     report: dict
 
+    @property
+    def features_root(self) -> Path:
+        """Where training caches frozen feature-encoder outputs (harness.train.features)."""
+        return self.dir.parent.parent / "features"
+
 
 def _pool_settings(spec: RunSpec) -> dict:
     data = spec.data

@@ -38,7 +38,7 @@ from accelerate.utils import gather_object, set_seed
 
 from harness import faults
 from harness.config.settings import RunSpec, TrainSpec
-from harness.data.batching import DurationBatchSampler, collate
+from harness.data.batching import DurationBatchSampler, collate, pad_labels
 from harness.errors import UserError
 from harness.files import LOG_FILE, MODEL_DIR, SUMMARY_FILE, write_json_atomic, writing
 from harness.model.build import (
@@ -57,6 +57,7 @@ from harness.train.checkpoint import (
     save_checkpoint,
 )
 from harness.train.dev import dev_evaluate
+from harness.train.features import FeatureStore, features_given, open_for_run
 from harness.train.guards import TrainingFailed, check_finite, collapse_flag
 from harness.train.schedule import make_scheduler, warmup_updates
 from harness.train.state import TrainState
@@ -95,6 +96,8 @@ class Session:
     prepared: Prepared
     use_mask: bool
     state: TrainState
+    features: FeatureStore | None = None  # cached frozen feature-encoder outputs (features.py)
+    feature_cache: dict | None = None  # what the summary says about it
 
 
 def train(spec: RunSpec, prepared: Prepared, run_dir: Path,
@@ -160,6 +163,8 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
                                                    / settings.grad_accum))
     scheduler = make_scheduler(optimizer, settings, total)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    features, feature_cache = open_for_run(
+        accelerator.unwrap_model(model), settings, prepared, run_dir, accelerator)
     state = TrainState(sampler=sampler.state_dict())
     saved = resume(accelerator, run_dir)  # verified by checksum; log lines past it dropped
     if saved is not None:
@@ -169,12 +174,13 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     session = Session(
         spec=settings, accelerator=accelerator, model=model, optimizer=optimizer,
         scheduler=scheduler, sampler=sampler, policy=policy,
-        rows=prepared.train.with_format("numpy", columns=["input_values", "labels"]),
+        rows=prepared.train.with_format(
+            "numpy", columns=["labels"] if features else ["input_values", "labels"]),
         durations=durations, total=total, warmup=warmup_updates(settings, total),
         run_dir=run_dir, prepared=prepared,
         use_mask=bool(getattr(prepared.processor.feature_extractor, "return_attention_mask",
                               True)),
-        state=state,
+        state=state, features=features, feature_cache=feature_cache,
     )
     apply_policy(_unwrapped(session), policy, state.step)
     return session
@@ -231,7 +237,8 @@ def _update(session: Session, chunk: list[list[int]]) -> tuple[float, float, flo
     for position, indices in enumerate(chunk):
         batch = _fetch(session, indices)
         last = position == len(chunk) - 1
-        with nullcontext() if last else accelerator.no_sync(model):
+        with nullcontext() if last else accelerator.no_sync(model), \
+                features_given(_unwrapped(session)) if session.features else nullcontext():
             loss = model(**batch).loss
             accelerator.backward(loss / len(chunk))
         durations = session.durations[indices]
@@ -245,8 +252,11 @@ def _update(session: Session, chunk: list[list[int]]) -> tuple[float, float, flo
 
 def _fetch(session: Session, indices: list[int]) -> dict[str, torch.Tensor]:
     rows = session.rows[indices]
-    batch = collate(list(rows["input_values"]), list(rows["labels"]),
-                    attention_mask=session.use_mask)
+    if session.features is not None:
+        batch = {**session.features.batch(indices), "labels": pad_labels(list(rows["labels"]))}
+    else:
+        batch = collate(list(rows["input_values"]), list(rows["labels"]),
+                        attention_mask=session.use_mask)
     return {key: value.to(session.accelerator.device) for key, value in batch.items()}
 
 
@@ -311,6 +321,8 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
     )
     # Checkpoints found corrupt on the way (and what the run did instead), named in the record.
     summary["checkpoint_problems"] = rejected_checkpoints(session.run_dir / LOG_FILE)
+    summary["feature_cache"] = session.feature_cache
+    summary["cpu_threads"] = torch.get_num_threads()  # float sums follow the thread count
     if accelerator.is_main_process:
         _save_model(session)
         write_json_atomic(session.run_dir / SUMMARY_FILE, summary)  # last: the run is done
