@@ -11,6 +11,7 @@ from tabulate import tabulate
 
 from harness.config.suite import Suite
 from harness.config.values import display_value
+from harness.run.placement import PLACEMENTS
 
 HELP = "show the runs a suite expands to and the datasets it needs"
 
@@ -18,7 +19,7 @@ HELP = "show the runs a suite expands to and the datasets it needs"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `harness plan`."""
     parser.add_argument("suite_file", type=Path, help="the suite YAML file")
-    parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
+    parser.add_argument("--placement", choices=PLACEMENTS,
                         default=None,
                         help="check this placement as `harness run` would here, and say where "
                         "the runs would go")
@@ -33,6 +34,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from harness.run.placement import (
         check_placement,
         check_precisions,
+        cpu_cores,
         describe_placement,
         gpus_without_torch,
     )
@@ -43,7 +45,7 @@ def run_plan(args: argparse.Namespace) -> int:
         placement = args.placement or "sequential"
         processes = 1 if args.processes is None else args.processes
         check_placement(placement, processes, gpus)
-        placement_line = describe_placement(placement, processes, gpus)
+        placement_line = describe_placement(placement, processes, gpus, parallel=cpu_cores())
     suite = load_suite(args.suite_file)
     check_precisions(suite.runs, gpus)
     plan = render_plan(suite)

@@ -8,6 +8,8 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.run.placement import PLACEMENTS
+
 HELP = "run a suite: prepare, train, evaluate, score, record (skips finished runs)"
 
 
@@ -27,10 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the markdown report and figures go (default: reports/)")
     parser.add_argument("--no-report", action="store_true",
                         help="do not write the markdown report at the end")
-    parser.add_argument("--placement", choices=("sequential", "runs_per_gpu", "processes"),
-                        default="sequential",
-                        help="sequential (in this process), runs_per_gpu (independent runs on "
+    parser.add_argument("--placement", choices=PLACEMENTS, default="auto",
+                        help="auto (default: cpu_parallel on a CPU when the runs are long "
+                        "enough, runs_per_gpu on several GPUs, else sequential), sequential (in "
+                        "this process), cpu_parallel (independent runs at once on the CPU, the "
+                        "cores shared out as threads), runs_per_gpu (independent runs on "
                         "different GPUs at once) or processes (each run on --processes devices)")
+    parser.add_argument("--parallel", type=int, default=None, metavar="K",
+                        help="runs at once with --placement cpu_parallel or auto on a CPU "
+                        "(default: one per core, within memory)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes per run with --placement processes (GPUs, or CPU ranks)")
     parser.add_argument("--run-timeout", type=duration, default=None, metavar="DURATION",
@@ -62,6 +69,7 @@ def run_run(args: argparse.Namespace) -> int:
     options = RunOptions(runs_root=args.runs_dir, cache_root=args.cache_dir,
                          only=tuple(args.only), rerun_failed=args.rerun_failed,
                          placement=args.placement, processes=args.processes,
+                         parallel=args.parallel,
                          run_timeout=args.run_timeout)
     try:
         outcome = run_suite(suite, options)

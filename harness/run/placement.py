@@ -5,7 +5,10 @@ gloo ranks on a CPU — `accelerate launch --cpu --num_processes 2` ran a single
 torchrun gives MULTI_CPU). `runs_per_gpu`: independent runs at the same time, one worker process
 each, pinned with CUDA_VISIBLE_DEVICES to one of the GPUs this process was given (see
 runner.run_suite). `sequential` runs in the runner's process, except runs that need a process of
-their own (runner.needs_own_process) and runs under a --run-timeout.
+their own (runner.needs_own_process) and runs under a --run-timeout. `cpu_parallel`: independent
+runs at the same time on a CPU, one worker process each with its share of the cores as threads
+(OMP_NUM_THREADS), since two runs of one thread each train more audio per second than one run
+of two threads. `auto` picks one of these once the data is prepared (auto_placement).
 
 A worker job starts in a process group of its own; one that exits non-zero, dies of a signal,
 writes no result or runs past its timeout raises WorkerFailed, and its whole group is stopped
@@ -38,6 +41,13 @@ from harness.run.worker import RESULT, RUNNER_PID_ENV
 KILL_GRACE_S = 10.0
 POLL_S = 0.2
 LOG_TAIL_LINES = 5
+# --placement auto on a CPU: runs go in parallel when each trains on at least this much audio
+# (what the tiny preset trains on in about half a minute on one core), so a worker's start-up
+# (a few seconds of imports and data loading) is small beside it.
+PARALLEL_MIN_AUDIO_S = 3000.0
+CPU_RUN_MEMORY_BYTES = 2 << 30  # memory set aside per parallel CPU run (a tiny run takes ~0.8 GB)
+THREAD_ENVS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+PLACEMENTS = ("auto", "sequential", "cpu_parallel", "runs_per_gpu", "processes")
 # An exception line of a traceback, as a rank prints it under torchrun ("[rank1]: OSError: ...").
 _ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Failed)\b.*)$")
 
@@ -59,7 +69,8 @@ def worker_command(suite: Suite, run: Run, runs_root: Path, cache_root: Path,
 
 def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
                         device: str | None = None,
-                        stop: threading.Event | None = None) -> dict:
+                        stop: threading.Event | None = None,
+                        threads: int | None = None) -> dict:
     """Run one run as a worker job and return what its main process wrote.
 
     `options.run_timeout` (seconds, or None) bounds the job's wall-clock time; `stop`, when set
@@ -74,6 +85,9 @@ def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
     env[RUNNER_PID_ENV] = str(os.getpid())
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
+    if threads is not None:  # a cpu_parallel run: its share of the cores, and no GPU
+        env.update({name: str(threads) for name in THREAD_ENVS})
+        env["CUDA_VISIBLE_DEVICES"] = ""
     log_path = run_dir / "worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = worker_command(suite, run, runs_root, cache_root, options.processes)
@@ -208,6 +222,48 @@ def gpus_without_torch(dev: Path = Path("/dev")) -> list[str]:
     return entries[:count]
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity: a Slurm or taskset share, not all)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo; None where there is none (macOS)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_parallel_threads(runs: int, cores: int, parallel: int) -> list[int]:
+    """Threads of each of `parallel` runs at once on `cores` cores: the cores shared out, every
+    run at least one (5 cores, 2 runs -> [3, 2]); never more runs at once than there are runs."""
+    slots = max(1, min(parallel, runs))
+    return [cores // slots + (1 if index < cores % slots else 0) if cores >= slots else 1
+            for index in range(slots)]
+
+
+def auto_placement(runs: int, gpus: list[str], cores: int, audio_per_run_s: float,
+                   memory_bytes: int | None) -> tuple[str, int]:
+    """(placement, runs at once) for `--placement auto`.
+
+    GPUs: runs_per_gpu on two or more, else sequential. A CPU: cpu_parallel with one run per core
+    (one thread each) when there are two runs or more and each trains long enough to pay for its
+    worker's start (imports and data loading, a few seconds), capped by memory; else sequential.
+    """
+    if gpus:
+        return ("runs_per_gpu", len(gpus)) if len(gpus) > 1 and runs > 1 else ("sequential", 1)
+    if runs < 2 or cores < 2 or audio_per_run_s < PARALLEL_MIN_AUDIO_S:
+        return "sequential", 1
+    by_memory = runs if memory_bytes is None else max(1, memory_bytes // CPU_RUN_MEMORY_BYTES)
+    parallel = int(min(runs, cores, by_memory))
+    return ("cpu_parallel", parallel) if parallel > 1 else ("sequential", 1)
+
+
 def check_placement(placement: str, processes: int, gpus: list[str] | None = None) -> None:
     """Refuse, in one line, a placement and --processes that cannot run here; `gpus` are the
     visible GPUs (visible_gpus() when None)."""
@@ -216,10 +272,13 @@ def check_placement(placement: str, processes: int, gpus: list[str] | None = Non
     if placement == "sequential" and processes > 1:
         raise UserError(f"--processes {processes} needs --placement processes (sequential runs "
                         "each run in one process)")
+    if placement in ("cpu_parallel", "auto") and processes > 1:
+        raise UserError(f"--placement {placement} runs each run in one process; "
+                        f"--processes {processes} needs --placement processes")
     if placement == "runs_per_gpu" and processes > 1:
         raise UserError(f"--placement runs_per_gpu runs each run in one process on one GPU; "
                         f"--processes {processes} needs --placement processes")
-    if placement == "sequential":
+    if placement in ("sequential", "cpu_parallel", "auto"):
         return
     gpus = visible_gpus() if gpus is None else gpus
     if placement == "runs_per_gpu" and not gpus:
@@ -241,7 +300,8 @@ def check_precisions(runs, gpus: list[str]) -> None:
                         f"{', '.join(fp16)}); use bf16 or no on a CPU, or auto")
 
 
-def describe_placement(placement: str, processes: int, gpus: list[str]) -> str:
+def describe_placement(placement: str, processes: int, gpus: list[str],
+                       parallel: int = 1) -> str:
     """One line: where the runs of a suite will go, e.g. 'runs_per_gpu: one run at a time on
     each of GPUs 2, 3'."""
     if placement == "runs_per_gpu":
@@ -251,4 +311,11 @@ def describe_placement(placement: str, processes: int, gpus: list[str]) -> str:
                 f"{', '.join(gpus[:processes])}")
     if placement == "processes":
         return f"placement processes: each run as {processes} gloo rank(s) on the CPU"
+    if placement == "cpu_parallel":
+        threads = cpu_parallel_threads(parallel, cpu_cores(), parallel)
+        return (f"placement cpu_parallel: {len(threads)} runs at once on the CPU, "
+                f"{'/'.join(map(str, threads))} thread(s) each")
+    if placement == "auto":
+        return ("placement auto: cpu_parallel on a CPU when runs are long enough, runs_per_gpu "
+                "on several GPUs, else sequential (decided once the data is prepared)")
     return "placement sequential: one run after another in this process"

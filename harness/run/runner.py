@@ -11,6 +11,7 @@ runs again next time).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import queue
@@ -30,8 +31,14 @@ from harness.errors import UserError
 from harness.files import DiskFullError, disk_full_errno, write_text_atomic
 from harness.run.execute import train_evaluate_score
 from harness.run.placement import (
+    PLACEMENTS,
+    auto_placement,
+    available_memory_bytes,
     check_placement,
     check_precisions,
+    cpu_cores,
+    cpu_parallel_threads,
+    describe_placement,
     run_in_subprocesses,
     visible_gpus,
 )
@@ -39,7 +46,6 @@ from harness.run.progress import SuiteProgress
 from harness.run.record import run_record, write_run_spec
 from harness.run.store import SuiteStore, suite_store
 
-PLACEMENTS = ("sequential", "runs_per_gpu", "processes")
 ERROR_FILE = "error.txt"  # the traceback of a failed run, beside its other files
 
 
@@ -53,6 +59,7 @@ class RunOptions:
     rerun_failed: bool = False
     placement: str = "sequential"
     processes: int = 1
+    parallel: int | None = None  # cpu_parallel: runs at once (None: one per core)
     interactive: bool | None = None
     run_timeout: float | None = None  # seconds a worker run may take; None: no limit
 
@@ -116,16 +123,21 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                 progress.say(f"skipping {len(outcome.skipped)} run(s) already recorded "
                              f"({', '.join(outcome.skipped)}); --rerun-failed retries failed ones")
             prepared, failures = _prepare(suite, todo, options, outcome, progress)
+            options = _resolve_placement(options, todo, prepared)
+            if options.placement in ("cpu_parallel", "runs_per_gpu") and len(todo) > 1:
+                progress.say(describe_placement(options.placement, options.processes,
+                                                visible_gpus(), options.parallel or 1))
             in_worker = _runs_in_workers(todo, options)
 
-            def execute(run: Run, device: str | None = None,
+            def execute(run: Run, slot: Slot = None,
                         stop: threading.Event | None = None) -> None:
+                device, threads = slot if slot is not None else (None, None)
                 if run.data_key in failures:
                     record = _failed_record(suite, run, failures[run.data_key], None, {})
                 else:
                     record = _execute(suite, run, prepared[run.data_key], store, options,
                                       progress, device, in_worker=run.id in in_worker,
-                                      stop=stop)
+                                      stop=stop, threads=threads)
                 with record_lock:
                     _store_record(store, record, run)
                     outcome.records.append(record)
@@ -133,7 +145,11 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
 
             record_lock = threading.Lock()
             if options.placement == "runs_per_gpu":
-                _on_free_gpus(todo, execute)
+                _on_free_slots([(gpu, None) for gpu in visible_gpus()], todo, execute)
+            elif options.placement == "cpu_parallel":
+                threads = cpu_parallel_threads(len(todo), cpu_cores(),
+                                               options.parallel or cpu_cores())
+                _on_free_slots([(None, count) for count in threads], todo, execute)
             else:
                 for run in todo:
                     execute(run)
@@ -142,24 +158,50 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
     return outcome
 
 
-def _on_free_gpus(todo: list[Run], execute) -> None:
-    """Independent runs at the same time, one worker process on each GPU this process was given
-    (CUDA_VISIBLE_DEVICES=2,3 -> the workers get "2" and "3")."""
-    free: queue.Queue[str] = queue.Queue()
-    for gpu in visible_gpus():
-        free.put(gpu)
+# Where a worker runs: (CUDA_VISIBLE_DEVICES value, None) on a GPU, (None, threads) on a CPU.
+Slot = tuple[str | None, int | None] | None
+
+
+def _resolve_placement(options: RunOptions, todo: list[Run], prepared: dict) -> RunOptions:
+    """`auto` made concrete for these runs on this machine (placement.auto_placement)."""
+    if options.placement != "auto":
+        return options
+    audio = max((_audio_per_run(run, prepared.get(run.data_key)) for run in todo), default=0.0)
+    placement, parallel = auto_placement(len(todo), visible_gpus(), cpu_cores(), audio,
+                                         available_memory_bytes())
+    return dataclasses.replace(options, placement=placement,
+                               parallel=options.parallel or parallel)
+
+
+def _audio_per_run(run: Run, prepared) -> float:
+    """Audio seconds a run trains on: updates x padded seconds per update, or epochs x pool."""
+    train = run.spec.train
+    if train.max_steps is not None:
+        return train.max_steps * train.grad_accum * train.batch_seconds
+    if prepared is None:
+        return 0.0
+    return (train.epochs or 0) * float(sum(prepared.train["duration"]))
+
+
+def _on_free_slots(slots: list[Slot], todo: list[Run], execute) -> None:
+    """Independent runs at the same time, one worker process in each slot: on each GPU this
+    process was given (CUDA_VISIBLE_DEVICES=2,3 -> the workers get "2" and "3"), or with a share
+    of the CPU's cores."""
+    free: queue.Queue[Slot] = queue.Queue()
+    for slot in slots:
+        free.put(slot)
     stop = threading.Event()  # Ctrl-C reaches this thread only: it stops the others' workers
 
-    def on_a_free_gpu(run: Run) -> None:
-        gpu = free.get()
+    def on_a_free_slot(run: Run) -> None:
+        slot = free.get()
         try:
-            execute(run, gpu, stop)
+            execute(run, slot, stop)
         finally:
-            free.put(gpu)
+            free.put(slot)
 
     pool = ThreadPoolExecutor(max_workers=free.qsize())
     try:
-        for future in [pool.submit(on_a_free_gpu, run) for run in todo]:
+        for future in [pool.submit(on_a_free_slot, run) for run in todo]:
             future.result()
     except BaseException:
         stop.set()
@@ -247,7 +289,7 @@ def _prepare(suite: Suite, todo: list[Run], options: RunOptions, outcome: SuiteO
 
 def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOptions,
              progress: SuiteProgress, device: str | None = None, *, in_worker: bool = False,
-             stop: threading.Event | None = None) -> dict:
+             stop: threading.Event | None = None, threads: int | None = None) -> dict:
     """Train, evaluate, score and describe one run; a raised error becomes a failed record."""
     run_dir = store.run_dir(run.id)
     os.environ[faults.CURRENT_RUN_ENV] = run.id  # inherited by worker processes too
@@ -261,7 +303,7 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
         else:
             if options.placement == "sequential":
                 _release_gpu_memory()  # what earlier runs here cached, for the worker to use
-            results = run_in_subprocesses(suite, run, options, timings, device, stop)
+            results = run_in_subprocesses(suite, run, options, timings, device, stop, threads)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a failed run is recorded, the suite goes on
