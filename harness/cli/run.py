@@ -8,6 +8,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.config.settings import TRACKERS
 from harness.run.placement import PLACEMENTS
 
 HELP = "run a suite: prepare, train, evaluate, score, record (skips finished runs)"
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: one per core, within memory)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes per run with --placement processes (GPUs, or CPU ranks)")
+    parser.add_argument("--log-with", action="append", default=[], choices=TRACKERS,
+                        metavar="TRACKER",
+                        help="also log each run to this experiment tracker (repeatable): "
+                        f"{', '.join(TRACKERS)}; adds to the suite's train.log_with and changes "
+                        "no run id. TensorBoard: runs/<suite>/tensorboard/<slug>/")
     parser.add_argument("--run-timeout", type=duration, default=None, metavar="DURATION",
                         help="wall-clock limit of one run in a worker process (seconds, or e.g. "
                         "90min, 2h); a run past it is killed and recorded failed. With "
@@ -65,7 +71,7 @@ def run_run(args: argparse.Namespace) -> int:
     from harness.files import disk_full_errno
     from harness.run.runner import RunOptions, run_suite
 
-    suite = load_suite(args.suite_file)
+    suite = tracked(load_suite(args.suite_file), getattr(args, "log_with", ()))
     options = RunOptions(runs_root=args.runs_dir, cache_root=args.cache_dir,
                          only=tuple(args.only), rerun_failed=args.rerun_failed,
                          placement=args.placement, processes=args.processes,
@@ -89,6 +95,24 @@ def run_run(args: argparse.Namespace) -> int:
         print(f"report: {end.report}")
     # A failed run skipped this time still fails the suite: the exit code says what status says.
     return end.exit_code(failed_runs=len(outcome.failed) + len(outcome.skipped_failed))
+
+
+def tracked(suite, names: Sequence[str]):
+    """The suite with trackers `names` added to every run's train.log_with (a setting that
+    affects no result, so ids stay); refused before anything runs if a package is missing."""
+    import dataclasses
+
+    from harness.train.trackers import check_installed
+
+    runs = []
+    for run in suite.runs:
+        train = run.spec.train
+        wanted = tuple(dict.fromkeys((*train.log_with, *names)))
+        spec = run.spec.model_copy(update={"train": train.model_copy(update={"log_with": wanted})})
+        runs.append(dataclasses.replace(run, spec=spec))
+    check_installed({name for run in runs for name in run.spec.train.log_with},
+                    where="--log-with / train.log_with")
+    return dataclasses.replace(suite, runs=tuple(runs))
 
 
 def summary_line(name: str, outcome, results: Path) -> str:

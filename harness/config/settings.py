@@ -214,6 +214,11 @@ class ModelSpec(Section):
         return self
 
 
+# accelerate's tracker names (accelerate.utils.LoggerType without "all"): train.log_with.
+TRACKERS = ("tensorboard", "wandb", "mlflow", "aim", "comet_ml", "clearml", "dvclive", "swanlab",
+            "trackio")
+
+
 class TrainSpec(Section):
     """How a run fine-tunes: optimizer, schedule, batching, freezing, precision."""
 
@@ -270,6 +275,10 @@ class TrainSpec(Section):
     )
     log_every: int = setting(
         10, "train_log.jsonl line every N updates", affects_results=False, ge=1
+    )
+    log_with: tuple[Literal[TRACKERS], ...] = setting(
+        (), "experiment trackers that also get the train_log.jsonl figures and the settings "
+        "(tensorboard, wandb, mlflow, ...; harness/train/trackers.py)", affects_results=False
     )
 
     @field_validator("adam_betas")

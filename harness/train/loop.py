@@ -62,6 +62,7 @@ from harness.train.guards import TrainingFailed, check_finite, collapse_flag
 from harness.train.schedule import make_scheduler, warmup_updates
 from harness.train.state import TrainState
 from harness.train.summary import build_summary
+from harness.train.trackers import start_trackers, with_trackers
 
 __all__ = ["TrainingFailed", "train", "resolve_precision"]
 
@@ -111,9 +112,15 @@ def train(spec: RunSpec, prepared: Prepared, run_dir: Path,
         return json.loads(finished.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     session = _setup(spec, prepared, run_dir)
-    report = on_progress or (lambda record: None)
-    _loop(session, report)
-    return _finish(session, report)
+    # Every train_log.jsonl record (train and dev) goes to the progress display and trackers.
+    trackers = start_trackers(spec, run_dir, session.accelerator.is_main_process)
+    report = with_trackers(on_progress or (lambda record: None), trackers)
+    try:
+        _loop(session, report)
+        return _finish(session, report)
+    finally:
+        if trackers is not None:
+            trackers.finish()
 
 
 def resolve_precision(precision: str) -> str:
