@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+import pytest
 from tqdm import tqdm
 
 from harness.run import progress as progress_module
@@ -94,8 +95,9 @@ def test_run_finished_lines_and_suite_eta(monkeypatch):
     assert (progress.done, progress.failed) == (2, 1)
 
 
-def test_say_prints_one_line_and_step_prints_nothing_off_a_terminal():
-    """Off a terminal, say() writes its message as one line and step() writes nothing."""
+def test_say_prints_one_line_and_an_early_step_prints_nothing_off_a_terminal():
+    """Off a terminal, say() writes its message as one line and a step before the line cadence
+    (50 updates and 30 s) writes nothing."""
     progress, stream = plain()
     progress.run_started("baseline", "a1b2c3", 10)
     before = stream.getvalue()
@@ -126,3 +128,65 @@ def test_interactive_bars_show_steps_and_close_removes_them():
     assert all(bar in tqdm._instances for bar in bars)
     progress.close()
     assert not any(bar in tqdm._instances for bar in bars)
+
+
+def _train_record(step: int, seconds_per_update: float) -> dict:
+    return {"step": step, "loss": 2.0, "lr": 1e-3, "grad_norm": 1.0,
+            "audio_seconds_per_s": 50.0, "elapsed_s": step * seconds_per_update}
+
+
+def test_off_a_terminal_a_run_prints_a_line_every_50_updates_when_updates_are_slow(monkeypatch):
+    """At 1 s per update, 50 updates (50 s) is the rarer cadence: lines at updates 60 and 150
+    (50 after the first record and after the last line), at the dev evaluation, and at the last
+    update, each with update/total, loss, last dev CER, audio-s/s and the run's ETA."""
+    steps = list(range(10, 201, 10))
+    # The clock reads the update number in seconds: once at start, then once per record (the
+    # dev record at update 100 comes right after that update's own record).
+    readings = [0.0] + [float(step) for step in steps[:10]] + [100.0] + \
+        [float(step) for step in steps[10:]]
+    clock(monkeypatch, *readings)
+    progress, stream = plain(total=1)
+    progress.run_started("baseline", "a1b2c3", 200)
+    for step in steps:
+        progress.step(_train_record(step, 1.0))
+        if step == 100:
+            progress.step({"step": 100, "dev_utterances": 8, "dev_cer": 0.25, "dev_wer": 0.5,
+                           "blank_share": 0.4, "empty_share": 0.0})
+    lines = stream.getvalue().splitlines()[1:]
+    # ETA = elapsed / update x updates left: 60 s / 60 x 140 = 140 s = 2.3 min; 100 x 1 s = 1.7
+    # min; 50 s = 0.8 min; none left at 200.
+    assert lines == [
+        "    baseline: update 60/200, loss 2.000, 50 audio-s/s, ETA 2.3 min",
+        "    baseline: update 100/200, loss 2.000, dev CER 0.250, 50 audio-s/s, ETA 1.7 min",
+        "    baseline: update 150/200, loss 2.000, dev CER 0.250, 50 audio-s/s, ETA 0.8 min",
+        "    baseline: update 200/200, loss 2.000, dev CER 0.250, 50 audio-s/s, ETA 0.0 min",
+    ]
+
+
+def test_off_a_terminal_fast_updates_print_a_line_every_30_seconds():
+    """At 0.1 s per update, 30 s (300 updates) is the rarer cadence: between the first record
+    (update 10, 1 s) and update 400, one line only, at update 310 (31 s)."""
+    stream = io.StringIO()
+    now = {"t": 0.0}
+    progress = SuiteProgress("fixture", 1, interactive=False, stream=stream)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(progress_module, "time", SimpleNamespace(monotonic=lambda: now["t"]))
+        progress.run_started("lr=3e-4", "d4e5f6", 1000)
+        for step in range(10, 401, 10):
+            now["t"] = step * 0.1
+            progress.step(_train_record(step, 0.1))
+    lines = stream.getvalue().splitlines()[1:]
+    assert [line.split(",")[0] for line in lines] == ["    lr=3e-4: update 310/1000"]
+
+
+def test_the_terminal_bar_shows_the_same_figures_as_the_log_line():
+    """On a terminal the run bar's postfix carries loss, the last dev CER, audio-s/s and ETA."""
+    stream = io.StringIO()
+    progress = SuiteProgress("fixture", 1, interactive=True, stream=stream)
+    progress.run_started("baseline", "a1b2c3", 200)
+    progress.step(_train_record(100, 1.0))
+    progress.step({"step": 100, "dev_utterances": 8, "dev_cer": 0.25, "dev_wer": 0.5})
+    shown = stream.getvalue()
+    progress.close()
+    assert "100/200" in shown
+    assert "loss=2.000, dev CER=0.250, audio-s/s=50, ETA=1.7 min" in shown
