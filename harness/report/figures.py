@@ -1,4 +1,5 @@
-"""Figures (PNG, headless): WER against labeled hours, WER per axis value, training loss.
+"""Figures (PNG, headless): WER against labeled hours, WER per axis value, training loss, dev
+WER/CER against updates.
 
 Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
 pyplot, so no display, global backend or figure registry is involved, and the PNGs carry no
@@ -215,8 +216,39 @@ def loss_curves(results: SuiteResults, directory: Path) -> FigureFile | None:
     return FigureFile(name, "Training loss", caption)
 
 
-FIGURES = (wer_vs_hours, wer_per_axis, loss_curves)
-FIGURE_NAMES = ("wer_vs_labeled_hours.png", "wer_per_axis.png", "loss_curves.png")
+def dev_curves(results: SuiteResults, directory: Path) -> FigureFile | None:
+    """Dev WER and CER against updates (two panels), one line per run that evaluated any."""
+    logged = [(r, r.train_log) for r in results.runs if r.train_log and r.train_log.dev]
+    if not logged:
+        return None
+    figure = Figure(figsize=(11, 4.2))
+    axes = figure.subplots(1, 2, sharex=True)
+    for (result, log), color in zip(logged, _colors(len(logged)), strict=True):
+        steps = sorted(log.dev)
+        for ax, metric in zip(axes, ("dev_wer", "dev_cer"), strict=True):
+            points = [(step, log.dev[step][metric]) for step in steps if metric in log.dev[step]]
+            ax.plot([p[0] for p in points], [100 * p[1] for p in points], color=color,
+                    marker="o", markersize=3, linewidth=1.2,
+                    label=f"{result.run.slug} ({result.state})")
+    for ax, label in zip(axes, ("dev WER (%)", "dev CER (%)"), strict=True):
+        ax.set_xlabel("update step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    name = "dev_curves.png"
+    _save(figure, directory / name)
+    missing = [r.run.slug for r in results.runs if not (r.train_log and r.train_log.dev)]
+    caption = ("Dev WER and CER (characters as the training targets write them, no scoring rule "
+               "set) at each dev evaluation (train.eval_every, and the end), from each run's "
+               "train_log.jsonl.")
+    if missing:
+        caption += f" No dev evaluation logged: {', '.join(missing)}."
+    return FigureFile(name, "Dev WER and CER during training", caption)
+
+
+FIGURES = (wer_vs_hours, wer_per_axis, loss_curves, dev_curves)
+FIGURE_NAMES = ("wer_vs_labeled_hours.png", "wer_per_axis.png", "loss_curves.png",
+                "dev_curves.png")
 
 
 def write_figures(results: SuiteResults, directory: Path) -> list[FigureFile]:

@@ -28,12 +28,14 @@ NOT_RUN = "not run"
 
 @dataclass
 class TrainLog:
-    """The loss lines of a run's train_log.jsonl, and how many lines could not be read."""
+    """The loss lines of a run's train_log.jsonl, its dev evaluations (update -> dev_wer,
+    dev_cer), and how many lines could not be read."""
 
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     unreadable_lines: int = 0
     last_step: int | None = None
+    dev: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,4 +158,8 @@ def read_train_log(path: Path) -> TrainLog | None:
         if isinstance(step, int) and isinstance(loss, (int, float)):
             log.steps.append(step)
             log.losses.append(float(loss))
+        rates = {key: float(entry[key]) for key in ("dev_wer", "dev_cer")
+                 if isinstance(entry.get(key), (int, float))}
+        if isinstance(step, int) and rates:
+            log.dev[step] = rates  # a resumed run's repeat of an update replaces the first
     return log
