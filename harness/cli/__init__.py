@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.cli import plan, prepare, report, run, score, standin, status, synth
+from harness.cli import export, plan, prepare, report, run, score, standin, status, synth
 from harness.errors import UserError
 
 # name -> (help, add_arguments, handler)
@@ -25,6 +25,7 @@ COMMANDS: dict[str, Command] = {
     "score": (score.HELP, score.add_arguments, score.run_score),
     "report": (report.HELP, report.add_arguments, report.run_report),
     "standin": (standin.HELP, standin.add_arguments, standin.run_standin),
+    "export": (export.HELP, export.add_arguments, export.run_export),
 }
 
 
