@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "harness"
 # Bottom to top; a module may import its own level or a lower one. The longest matching prefix
 # decides a module's level. This table is the one in harness/ARCHITECTURE.md.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("harness", "harness.errors", "harness.files", "harness.faults"),
+    ("harness", "harness.errors", "harness.files", "harness.faults", "harness.standins"),
     ("harness.text",),
     ("harness.config", "harness.expect.parse", "harness.expect.resolve"),
     ("harness.scoring",),

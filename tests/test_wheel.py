@@ -12,6 +12,8 @@ import venv
 import zipfile
 from pathlib import Path
 
+from harness.config.load import load_suite
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -46,7 +48,7 @@ def _venv_with_wheel(tmp_path: Path, wheel: Path) -> Path:
 def test_wheel_installed_elsewhere_plans_the_default_suite(tmp_path):
     """The wheel carries the stand-in checkpoint; from a directory that is not the repository,
     the installed harness (not the checkout) plans ablations/default.yaml with the run ids the
-    repository pins (the checkpoint's weights are found and hashed, as in the checkout)."""
+    checkout plans (the checkpoint's weights are found and hashed there too)."""
     wheel = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/checkpoints/tiny-standin/model.safetensors" in names
@@ -64,6 +66,8 @@ def test_wheel_installed_elsewhere_plans_the_default_suite(tmp_path):
     plan = subprocess.run([str(env / "bin" / "harness"), "plan", str(suite)], cwd=elsewhere,
                           env=clean, capture_output=True, text=True)
     assert plan.returncode == 0, plan.stderr
-    # tests/test_spec.py pins the default baseline's id; a stand-in that were not found (no
-    # checkpoint hash) or renamed in the hash would give another.
-    assert "8 runs, mode one_at_a_time, baseline aa0c7640c7" in plan.stdout
+    # The ids the checkout plans (tests/test_spec.py pins the baseline's): a stand-in that the
+    # wheel lacked (no weights to hash) or hashed under another name would give others.
+    checkout = load_suite(REPO / "ablations" / "default.yaml")
+    assert f"8 runs, mode one_at_a_time, baseline {checkout.baseline.id}" in plan.stdout
+    assert all(f"| {run.id} | {run.slug} " in plan.stdout for run in checkout.runs)

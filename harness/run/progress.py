@@ -3,7 +3,7 @@
 On a terminal, two tqdm bars; elsewhere (CI logs, pipes, a Slurm or Ray job's stdout) one plain
 line per event, so logs stay readable, and while a run trains a line at a bounded cadence (every
 LINE_EVERY_UPDATES updates or every LINE_EVERY_S seconds, whichever is rarer, and at each dev
-evaluation and the last update) with the figures the run bar shows:
+evaluation and the last update) with the figures the run bar shows, in this form:
 
     baseline: update 200/800, loss 0.512, dev CER 0.231, 95 audio-s/s, ETA 4.2 min
 """
