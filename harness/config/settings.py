@@ -206,11 +206,18 @@ class ModelSpec(Section):
         None, "dropout after the feature projection", ge=0, le=1
     )
     final_dropout: float | None = setting(None, "dropout before the CTC head", ge=0, le=1)
+    init: Literal["pretrained", "random"] = setting(
+        "pretrained", "pretrained: the checkpoint's weights; random: its architecture and "
+        "config from random weights (the from-scratch comparison)", added_later=True
+    )
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> ModelSpec:
         if (self.name_or_path is None) == (self.preset is None):
             raise ValueError("give exactly one of model.name_or_path and model.preset")
+        if self.init == "random" and self.preset is not None:
+            raise ValueError("model.init: random needs model.name_or_path (a preset is always "
+                             "built from random weights)")
         return self
 
 
@@ -360,6 +367,12 @@ class EvalSpec(Section):
     )
     block: Literal["utterance", "speaker"] = setting(
         "utterance", "bootstrap unit: utterances, or speakers as blocks", affects_results=False
+    )
+    # Not train.seed: a suite that replicates runs over training seeds must draw the same
+    # resamples for every run, or single-run intervals and paired tests would disagree.
+    bootstrap_seed: int = setting(
+        0, "seed of the bootstrap resamples, the same for every run of a suite",
+        affects_results=False, ge=0
     )
 
 

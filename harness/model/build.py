@@ -106,7 +106,7 @@ def build_model(spec: ModelSpec, vocab_size: int, pad_token_id: int) -> PreTrain
         config = Wav2Vec2Config(**{**PRESETS[spec.preset], **ctc})
         return AutoModelForCTC.from_config(config)
     assert spec.name_or_path is not None  # ModelSpec guarantees exactly one source
-    return _from_checkpoint(spec.name_or_path, ctc)
+    return _from_checkpoint(spec.name_or_path, ctc, random_init=spec.init == "random")
 
 
 def config_overrides(spec: ModelSpec) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def config_overrides(spec: ModelSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in _OVERRIDES if getattr(spec, name) is not None}
 
 
-def _from_checkpoint(name: str, ctc: dict[str, Any]) -> PreTrainedModel:
+def _from_checkpoint(name: str, ctc: dict[str, Any], random_init: bool = False) -> PreTrainedModel:
     where = f"model.name_or_path {name!r}"
     name_or_path = resolve_model_name(name)  # 'standin:tiny' -> the copy inside the package
     # "facebook/wav2vec2-base" is a hub id; "/data/ckpt", "./ckpt" and "~/ckpt" are paths.
@@ -125,6 +125,8 @@ def _from_checkpoint(name: str, ctc: dict[str, Any]) -> PreTrainedModel:
         config = AutoConfig.from_pretrained(os.path.expanduser(name_or_path), **ctc)
     except (OSError, ValueError) as error:
         raise UserError(f"{where}: cannot read its config ({_first_line(error)})") from error
+    if random_init:  # model.init: random, the from-scratch baseline: same layout, no weights
+        return AutoModelForCTC.from_config(config)
     try:
         # A checkpoint that already has a CTC head for another vocabulary: the mismatched head
         # is dropped here and re-initialized below.

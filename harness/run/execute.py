@@ -37,7 +37,7 @@ def train_evaluate_score(spec: RunSpec, prepared, run_dir: Path, timings: dict,
     faults.checkpoint("score")
     started = time.time()
     scores = score_run_dir(run_dir, spec.text.scoring, n_boot=spec.eval.bootstrap,
-                           seed=spec.train.seed, block=spec.eval.block)
+                           seed=spec.eval.bootstrap_seed, block=spec.eval.block)
     timings["score_s"] = time.time() - started
     return {"train": summary, "scores": scores}
 
