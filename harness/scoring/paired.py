@@ -1,7 +1,7 @@
 """Is run b better than run a? One paired test, shared by the report's Δ column and `expect:`.
 
-A paired bootstrap over the same test utterances (harness.scoring.score.paired_bootstrap) gives
-b - a with its interval; the difference is significant when the interval excludes 0, and it
+A paired bootstrap over the same test utterances, and over training seeds when both settings
+were replicated (harness.scoring.seeded), gives b - a with its interval; the difference is significant when the interval excludes 0, and it
 shows "b lower than a" only when the whole interval lies below 0 (an interval that straddles 0
 shows nothing, whichever side its point estimate falls on).
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import UserError
-from harness.scoring.score import paired_bootstrap
+from harness.scoring.seeded import paired_over_seeds
 
 LEVEL = 0.95
 
@@ -20,7 +20,8 @@ LEVEL = 0.95
 @dataclass(frozen=True)
 class PairedSettings:
     """How a suite's paired tests resample: the baseline's `eval.bootstrap`, `eval.block` and
-    `train.seed`, at a 95% level (the single-run intervals use the same)."""
+    `eval.bootstrap_seed`, at a 95% level (the single-run intervals use the same; the training
+    seed plays no part, so replicas over train.seed draw the same resamples)."""
 
     n_boot: int
     seed: int
@@ -30,7 +31,8 @@ class PairedSettings:
     @classmethod
     def of(cls, spec) -> PairedSettings:
         """The settings a run spec (harness.config.settings.RunSpec) scores with."""
-        return cls(n_boot=spec.eval.bootstrap, seed=spec.train.seed, block=spec.eval.block)
+        return cls(n_boot=spec.eval.bootstrap, seed=spec.eval.bootstrap_seed,
+                   block=spec.eval.block)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Difference:
     high: float | None = None
     prob_better: float | None = None  # P(b has the lower rate) over the resamples
     note: str | None = None
+    seeds: int = 1  # training-seed pairs; 1: the utterance bootstrap alone
 
     @property
     def tested(self) -> bool:
@@ -66,14 +69,19 @@ class Difference:
 
 def paired_difference(predictions_a: Sequence[dict], predictions_b: Sequence[dict],
                       rule_set: str, metric: str, settings: PairedSettings) -> Difference:
-    """b - a by a paired bootstrap; a Difference with a note (no interval) when the two runs
-    cannot be paired (different test sets, no utterances)."""
+    """b - a by a paired bootstrap over utterances (one run each)."""
+    return seed_paired_difference([(predictions_a, predictions_b)], rule_set, metric, settings)
+
+
+def seed_paired_difference(pairs: Sequence[tuple[Sequence[dict], Sequence[dict]]],
+                           rule_set: str, metric: str, settings: PairedSettings) -> Difference:
+    """b - a paired by training seed and by utterance (harness.scoring.seeded); a Difference
+    with a note (no interval) when the runs cannot be paired (different test sets, none)."""
     try:
-        paired = paired_bootstrap(predictions_a, predictions_b, rule_set, n_boot=settings.n_boot,
-                                  seed=settings.seed, metric=metric, block=settings.block,
-                                  level=settings.level)
+        paired = paired_over_seeds(pairs, rule_set, n_boot=settings.n_boot, seed=settings.seed,
+                                   metric=metric, block=settings.block, level=settings.level)
     except UserError as error:
         return Difference(None, note=f"no paired test: {error}")
     interval = paired["interval"]
     return Difference(paired["difference"], interval["low"], interval["high"],
-                      paired["prob_b_better"])
+                      paired["prob_b_better"], seeds=paired["seeds"])

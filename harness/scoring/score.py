@@ -1,4 +1,5 @@
-"""Scores of a run: per rule set WER/CER with counts and intervals; paired tests; top errors.
+"""Scores of a run: per rule set WER/CER with counts and intervals, top errors (paired tests and
+training-seed replicas: harness.scoring.seeded).
 
 Texts are normalized with a named rule set at scoring time (so a normalization ablation is a
 rescore, not a retrain), aligned once, and everything after that is array math over the
@@ -17,7 +18,7 @@ import numpy as np
 from harness.errors import UserError
 from harness.files import PREDICTIONS_FILE, SCORES_FILE, write_json_atomic
 from harness.scoring import bootstrap
-from harness.scoring.counts import EditCounts, align, canonical, count_edits, error_tallies
+from harness.scoring.counts import EditCounts, align, count_edits, error_tallies
 from harness.scoring.records import check_records, load_predictions
 
 BLOCKS = ("utterance", "speaker")
@@ -157,66 +158,6 @@ def score_predictions(
     }
 
 
-def paired_bootstrap(
-    records_a: Sequence[dict],
-    records_b: Sequence[dict],
-    rule_set_name: str,
-    n_boot: int = 1000,
-    seed: int = 0,
-    metric: str = "wer",
-    block: str = "utterance",
-    level: float = 0.95,
-) -> dict:
-    """Paired bootstrap of run b against run a on the same test set (utterances matched by id).
-
-    Returns the rate difference b - a, its percentile interval, and the probability that b is
-    better (lower rate) than a over the resamples (Bisani & Ney, 2004); ties count for neither.
-    A run against itself gives difference 0, interval [0, 0] and both probabilities 0.
-    """
-    if metric not in METRICS:
-        raise UserError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    check_records(records_a, "run a")
-    check_records(records_b, "run b")
-    records_b = _match(records_a, records_b)
-    if not records_a:
-        raise UserError("no predictions to compare: the runs have 0 utterances")
-    rule_set = get_rule_set(rule_set_name)
-    _check_bootstrap(n_boot, level)
-    index, n_units = _units(records_a, block)
-    refs_a, hyps_a = _normalized(records_a, rule_set)
-    refs_b, hyps_b = _normalized(records_b, rule_set)
-    differing = [r["id"] for r, x, y in zip(records_a, refs_a, refs_b, strict=True)
-                 if canonical(x) != canonical(y)]
-    if differing:
-        raise UserError(
-            f"the two runs have different references for {len(differing)} utterances after "
-            f"'{rule_set.name}' normalization (first: {differing[0]!r}); not the same test set"
-        )
-    unit = "word" if metric == "wer" else "char"
-    a, b = count_edits(refs_a, hyps_a, unit), count_edits(refs_b, hyps_b, unit)
-    sums = [bootstrap.sum_by_block(x, index, n_units)
-            for x in (a.errors, a.reference_length, b.errors, b.reference_length)]
-    weights = bootstrap.draw_weights(n_units, n_boot, np.random.default_rng(seed))
-    paired = bootstrap.paired_difference(*sums, weights, level)
-    return {"rule_set": {"name": rule_set.name, "version": rule_set.version}, "metric": metric,
-            "a": a.rate(), "b": b.rate(), **paired.as_dict(), "seed": seed, "block": block,
-            "n_utterances": len(records_a)}
-
-
-def _match(records_a: Sequence[dict], records_b: Sequence[dict]) -> list[dict]:
-    """records_b in records_a's order; an error naming the difference if the id sets differ."""
-    by_id = {str(r["id"]): r for r in records_b}
-    ids_a = [str(r["id"]) for r in records_a]
-    only_a, only_b = sorted(set(ids_a) - by_id.keys()), sorted(by_id.keys() - set(ids_a))
-    if only_a or only_b:
-        first_a = f" (first: {only_a[0]!r})" if only_a else ""
-        first_b = f" (first: {only_b[0]!r})" if only_b else ""
-        raise UserError("the two runs were not decoded on the same test set: "
-                        f"{len(only_a)} ids only in run a{first_a}, "
-                        f"{len(only_b)} only in run b{first_b}")
-    return [by_id[i] for i in ids_a]
-
-
 def top_errors(records: Sequence[dict], rule_set_name: str, k: int = 10) -> dict:
     """The k most frequent word substitutions (ref -> hyp), insertions and deletions.
 
@@ -261,13 +202,16 @@ def score_run_dir(
     path = run_dir / PREDICTIONS_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: no {PREDICTIONS_FILE} in it (has the run been decoded?)")
+    data = path.read_bytes()
     records = load_predictions(path)
     scores = score_predictions(records, rule_set_names, n_boot, seed, block, level)
+    sha = hashlib.sha256(data).hexdigest()
     for name, entry in scores["rule_sets"].items():
         errors = top_errors(records, name, top_k)
         entry["top_errors"] = {key: errors[key] for key in ("substitutions", "insertions",
                                                             "deletions")}
-    scores["predictions"] = {"file": PREDICTIONS_FILE, "n_records": len(records),
-                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        # per rule set: a later `harness score` can add rule sets to a record from new predictions
+        entry["predictions_sha256"] = sha
+    scores["predictions"] = {"file": PREDICTIONS_FILE, "n_records": len(records), "sha256": sha}
     write_json_atomic(run_dir / SCORES_FILE, scores)
     return scores
