@@ -58,8 +58,10 @@ def plan_rows(suite: Suite) -> list[dict[str, str]]:
     rows = []
     for run in suite.runs:
         changes = ", ".join(f"{key}={display_value(value, key)}" for key, value in run.changes)
-        rows.append({"run id": run.id, "run": run.slug, "differs from baseline": changes or "-",
-                     "dataset": run.data_key})
+        row = {"run id": run.id, "run": run.slug, "differs from baseline": changes or "-"}
+        if suite.seeds:
+            row["train.seed"] = str(run.spec.train.seed)
+        rows.append({**row, "dataset": run.data_key})
     return rows
 
 
@@ -68,5 +70,9 @@ def render_plan(suite: Suite) -> str:
     datasets = len(suite.data_keys())
     header = (f"suite {suite.name} ({suite.path}): {len(suite.runs)} runs, mode {suite.mode}, "
               f"baseline {suite.baseline.id}")
+    if suite.seeds:
+        replicated = sum(len(runs) > 1 for runs in suite.settings().values())
+        header += (f"; {len(suite.settings())} settings, {replicated} of them replicated over "
+                   f"training seeds {', '.join(map(str, suite.seeds))}")
     table = tabulate(plan_rows(suite), headers="keys", tablefmt="github")
     return f"{header}\n\n{table}\n\n{datasets} distinct prepared dataset(s) needed"

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.config.expand import (
+    MAX_RUNS,
     build_runs,
     check_run_count,
     expand,
@@ -27,6 +28,7 @@ from harness.config.problems import (
     failed_locs,
     validate,
 )
+from harness.config.seeds import read_seeds, replicate
 from harness.config.settings import field_paths
 from harness.config.suite import MODES, SUITE_KEYS, Suite, suite_name_problem
 from harness.config.values import shown
@@ -83,10 +85,14 @@ def load_suite(path: str | Path) -> Suite:
         baseline_choice = {}
     extra_runs = read_extra_runs(raw.get("runs") or [], problems)
     check_run_count(axes, mode, extra_runs, problems)
+    seeds = read_seeds(raw.get("seeds"), axes, extra_runs, problems, base)
     problems.raise_if_any()
     assert base_spec is not None
     combos = expand(axes, mode, baseline_choice) + extra_runs
-    runs = build_runs(base, combos, axes, baseline_choice, problems)
+    runs = replicate(build_runs(base, combos, axes, baseline_choice, problems), seeds)
+    if len(runs) > MAX_RUNS:
+        problems.add(("seeds",), f"{len(runs):,} runs with their seed replicas: more than "
+                                 f"{MAX_RUNS:,}, the most a suite may have")
     expectations, expect_problems = parse_expectations(raw.get("expect"), runs)
     for key_path, message in expect_problems:
         problems.add(key_path, message)
@@ -109,6 +115,7 @@ def load_suite(path: str | Path) -> Suite:
         axes=tuple((key, tuple(values)) for key, values in axes.items()),
         runs=tuple(runs),
         expectations=tuple(expectations),
+        seeds=seeds.values if seeds else (),
     )
 
 

@@ -26,6 +26,8 @@ SUITE_KEYS = {
     "baseline": "dotted setting -> the axis value the baseline uses (default: the first)",
     "runs": "extra runs: each a map of dotted setting -> value, applied to the baseline",
     "expect": "what the results must show, e.g. - wer[labeled=1h] <= 0.25 (see harness.expect)",
+    "seeds": "training seeds to replicate runs over: [0, 1, 2], or {values: [...], axes: [...]} "
+             "for the baseline and the runs of those axes only (see harness.config.seeds)",
 }
 MODES = ("one_at_a_time", "grid")
 # The name is a file name (runs/<suite>/, reports/<suite>.md): no '/', no '..', no leading '.'.
@@ -50,17 +52,21 @@ class Run:
     """One run of a suite: its id, its readable slug, what differs from the baseline, its spec,
     and its data key: a hash of everything that decides the prepared dataset (shared by runs
     that agree), taken, like the id, before relative data paths are joined to the suite's
-    directory (harness.config.paths)."""
+    directory (harness.config.paths). `setting` is the slug its training-seed replicas share
+    (harness.config.seeds); a run without replicas is its own setting."""
 
     id: str
     slug: str
     changes: tuple[tuple[str, Any], ...]
     spec: RunSpec
     data_key: str = field(default="")
+    setting: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.data_key:
             object.__setattr__(self, "data_key", data_key(self.spec))
+        if not self.setting:
+            object.__setattr__(self, "setting", self.slug)
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,19 @@ class Suite:
     axes: tuple[tuple[str, tuple[Any, ...]], ...]
     runs: tuple[Run, ...]
     expectations: tuple = ()  # harness.expect.Expectation, in file order
+    seeds: tuple[int, ...] = ()  # the `seeds:` values; () when runs are not replicated
 
     @property
     def baseline(self) -> Run:
-        """The run every other run is compared with."""
+        """The run every other run is compared with (its first training seed)."""
         return self.runs[0]
+
+    def settings(self) -> dict[str, list[Run]]:
+        """Setting slug -> its runs (one per training seed, in seed order), in suite order."""
+        groups: dict[str, list[Run]] = {}
+        for run in self.runs:
+            groups.setdefault(run.setting, []).append(run)
+        return groups
 
     def data_keys(self) -> list[str]:
         """Distinct prepared datasets the suite needs, in first-use order."""
