@@ -120,7 +120,8 @@ def references() -> list[str]:
 def hypothesis(reference: str, index: int, errors: str) -> str:
     """The reference (normalized as a CTC model would emit it) with planned errors."""
     words = reference.lower().rstrip(".").split()
-    if errors == "sub_every_3rd" and index % 3 == 0:
+    every = {"sub_every_2nd": 2, "sub_every_3rd": 3, "sub_every_4th": 4}
+    if errors in every and index % every[errors] == 0:  # 24, 16 or 12 substitutions in 384
         words[1] = SUBSTITUTE[words[1]]
     elif errors == "sub3_every":
         for k in (1, 3, 5):

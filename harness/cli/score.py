@@ -1,5 +1,9 @@
 """`harness score RUN_DIR --text RULESET [--text ...]`: rescore stored predictions, no retraining.
 
+The scores go to RUN_DIR/scores.json and, for a run of a suite (RUN_DIR is runs/<suite>/<run
+id>/ with a finished record), into its results.jsonl record, so `harness report` shows the new
+rule set; scores of other rule sets stay, each checked against the predictions by the report.
+
 Wiring: `add_score_command(subparsers)` adds the subcommand to an argparse parser; or use
 HELP, add_arguments and run_score as a (help, add_arguments, handler) entry of harness.cli.COMMANDS.
 """
@@ -17,23 +21,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run directory holding predictions.jsonl")
     parser.add_argument("--text", action="append", required=True, metavar="RULESET",
                         help="normalization rule set to score with; repeat for several")
-    parser.add_argument("--boot", type=int, default=1000, metavar="N",
-                        help="bootstrap resamples for the 95%% intervals (default 1000)")
-    parser.add_argument("--block", choices=("utterance", "speaker"), default="utterance",
-                        help="bootstrap unit: utterances, or speakers as blocks")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    parser.add_argument("--boot", type=int, default=None, metavar="N",
+                        help="bootstrap resamples for the 95%% intervals (default: the run's "
+                        "record's, else 1000)")
+    parser.add_argument("--block", choices=("utterance", "speaker"), default=None,
+                        help="bootstrap unit: utterances, or speakers as blocks (default: the "
+                        "record's, else utterance)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the bootstrap resamples (default: the record's, else 0)")
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """Score, write scores.json, print a table; user mistakes surface as UserError."""
+    """Score, write scores.json and, when the run has a record in its suite's results.jsonl,
+    put the rule sets into that record (so the report shows them); print a table."""
     from harness.files import SCORES_FILE
+    from harness.run.store import SuiteStore
     from harness.scoring import score_run_dir
 
-    scores = score_run_dir(args.run_dir, args.text, n_boot=args.boot, seed=args.seed,
-                           block=args.block)
+    store = SuiteStore(Path(args.run_dir).parent)
+    record = store.records_by_id().get(Path(args.run_dir).name)
+    boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
+    # The record's resamples by default: a rule set added to it shares the others' draws.
+    n_boot = args.boot if args.boot is not None else boot.get("n_boot", 1000)
+    seed = args.seed if args.seed is not None else boot.get("seed", 0)
+    block = args.block if args.block is not None else boot.get("block", "utterance")
+    scores = score_run_dir(args.run_dir, args.text, n_boot=n_boot, seed=seed, block=block)
     print(format_scores(scores))
     print(f"wrote {args.run_dir / SCORES_FILE}")
+    if record is not None and record.get("status") == "finished":
+        with store.exclusive():  # no runner may rewrite results.jsonl meanwhile
+            record = store.records_by_id()[Path(args.run_dir).name]
+            store.put(merged_record(record, scores))
+        print(f"updated its record in {store.results_path}: {', '.join(args.text)}")
     return 0
+
+
+def merged_record(record: dict, scores: dict) -> dict:
+    """The record with the rescored rule sets put in (replacing same-named ones); the others
+    keep their scores, each naming the predictions it was computed from."""
+    old = dict(record.get("scores") or {})
+    rule_sets = dict(old.get("rule_sets") or {})
+    rule_sets.update(scores["rule_sets"])
+    merged = {**old, **{key: value for key, value in scores.items() if key != "rule_sets"}}
+    return {**record, "scores": {**merged, "rule_sets": rule_sets}}
 
 
 def add_score_command(subparsers) -> argparse.ArgumentParser:

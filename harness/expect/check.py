@@ -1,9 +1,11 @@
 """Expectations checked against a suite's stored results: passed, failed or error, with values.
 
 A side naming several runs must hold for each of them (for relations: each pair of different
-runs). `significantly` also needs the paired test of the two runs' predictions on the same
+runs). A run replicated over training seeds (`seeds:`) is the mean of its replicas, and its
+`significantly` pairs the two sides' replicas by seed (the two-level bootstrap of
+harness.scoring.seeded); with one seed that is the utterance bootstrap. `significantly` also needs the paired test of the two runs' predictions on the same
 test utterances (harness.scoring.paired, with the baseline's `eval.bootstrap`, `eval.block` and
-`train.seed`, as the report's Δ column) to put the 95% interval of left - right wholly on the
+`eval.bootstrap_seed`, as the report's Δ column) to put the 95% interval of left - right wholly on the
 claimed side of 0. An expectation is `failed` when a value that could be measured breaks it, `error`
 when nothing breaks it but a run it needs has no value (not run, failed, not scored).
 """
@@ -18,10 +20,10 @@ from harness.errors import UserError
 from harness.expect.parse import RATE_METRICS, Number
 from harness.expect.resolve import Expectation, RunRef, Side
 from harness.files import PREDICTIONS_FILE
-from harness.run.record import RunRecord
+from harness.run.record import RunRecord, checked_scores
 from harness.run.store import SuiteStore, suite_store
 from harness.scoring import load_predictions
-from harness.scoring.paired import LEVEL, Difference, PairedSettings, paired_difference
+from harness.scoring.paired import LEVEL, Difference, PairedSettings, seed_paired_difference
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -54,10 +56,14 @@ def format_expectations(rows: Sequence[dict]) -> str:
 
 class _Checker:
     def __init__(self, records_by_id: dict, suite, runs_root: Path):
-        self.records = {run_id: RunRecord(raw) for run_id, raw in records_by_id.items()}
         self.store = SuiteStore(runs_root / suite.name)
+        # Scores as they hold for the predictions on disk, as the report shows them.
+        self.records = {run_id: RunRecord({**raw, "scores": checked_scores(
+                            raw.get("scores"), self.store.run_dir(run_id) / PREDICTIONS_FILE)[0]})
+                        for run_id, raw in records_by_id.items()}
         self.settings = PairedSettings.of(suite.baseline.spec)
         self.predictions: dict[str, list[dict]] = {}
+        self.seeded = bool(suite.seeds)
         self.as_percent = False
 
     def check(self, expectation: Expectation) -> dict:
@@ -119,17 +125,32 @@ class _Checker:
                 clear = (paired.clearly_lower if comparison.comparator.startswith("<")
                          else paired.clearly_higher)
                 holds = holds and clear
+                # said only where the suite has seeds: there a one-seed test is the exception
+                test = ("" if not self.seeded else f" over {paired.seeds} seed pairs and "
+                        "utterances" if paired.seeds > 1 else " over utterances (one seed)")
                 text += (f", difference {self.format(left.metric, paired.value, 1)}"
                          f" [{self.format(left.metric, paired.low, 1)}, "
-                         f"{self.format(left.metric, paired.high, 1)}] at {LEVEL:.0%}")
+                         f"{self.format(left.metric, paired.high, 1)}] at {LEVEL:.0%}{test}")
                 text += "" if clear else ", not significant"
             broken |= not holds
             shown.append(text + ("" if holds else " (fails)"))
         return broken, list(dict.fromkeys(missing)), shown
 
     def value(self, side: Side, run: RunRef) -> tuple[float | None, str | None]:
+        """The metric of a setting: the mean over its training-seed replicas' records, or None
+        and why not (every replica must have it: a mean of the seeds that happen to be done
+        would change as the others finish)."""
+        values = []
+        for seed, run_id in run.by_seed.items():
+            value, why = self.run_value(side, run_id)
+            if value is None:
+                return None, why if len(run.by_seed) == 1 else f"seed {seed}: {why}"
+            values.append(value)
+        return sum(values) / len(values), None
+
+    def run_value(self, side: Side, run_id: str) -> tuple[float | None, str | None]:
         """The metric of one run from its record, or None and why not."""
-        record = self.records.get(run.id)
+        record = self.records.get(run_id)
         if record is None:
             return None, "not run yet"
         if record.status != "finished":
@@ -144,18 +165,22 @@ class _Checker:
         return (value, None) if value is not None else (None, f"no {side.metric} recorded")
 
     def paired(self, side: Side, a: RunRef, b: RunRef) -> Difference | str:
-        """The paired test of a against b (difference a - b), or why there is none."""
+        """The paired test of a against b (difference a - b), paired by the training seeds
+        both were run with and by utterance, or why there is none."""
+        seeds = [seed for seed in a.by_seed if seed in b.by_seed]
+        if not seeds:
+            return f"{a.slug} and {b.slug} share no training seed to pair"
         try:
-            for run in (a, b):
-                if run.id not in self.predictions:
-                    path = self.store.run_dir(run.id) / PREDICTIONS_FILE
+            for run_id in {a.by_seed[s] for s in seeds} | {b.by_seed[s] for s in seeds}:
+                if run_id not in self.predictions:
+                    path = self.store.run_dir(run_id) / PREDICTIONS_FILE
                     if not path.is_file():
-                        return f"{run.slug} has no {PREDICTIONS_FILE} for the paired test"
-                    self.predictions[run.id] = load_predictions(path)
+                        return f"run {run_id} has no {PREDICTIONS_FILE} for the paired test"
+                    self.predictions[run_id] = load_predictions(path)
         except UserError as error:
             return f"no paired test: {error}"
-        paired = paired_difference(self.predictions[b.id], self.predictions[a.id],
-                                   side.rule_set, side.metric, self.settings)
+        pairs = [(self.predictions[b.by_seed[s]], self.predictions[a.by_seed[s]]) for s in seeds]
+        paired = seed_paired_difference(pairs, side.rule_set, side.metric, self.settings)
         return paired if paired.tested else str(paired.note)
 
     def format(self, metric: str, value: float | None, signed: int = 0) -> str:

@@ -9,7 +9,8 @@ suite (`lr=*` names every run that changes only the learning rate, and the basel
 A setting is its dotted path (`train.lr`) or its last part (`lr`) when that is unambiguous.
 
 A metric without a rule set (`wer`) means the baseline's first `text.scoring` rule set; every
-run a side names must be scored with the rule set used.
+run a side names must be scored with the rule set used. With `seeds:`, a selector names a
+setting with all its training-seed replicas (their mean is what is compared).
 """
 
 from __future__ import annotations
@@ -38,10 +39,17 @@ SECTION = "expect"
 
 @dataclass(frozen=True)
 class RunRef:
-    """A run an expectation names: its id (what results are stored under) and its slug."""
+    """A setting an expectation names: its first run's id and its slug, and (training seed,
+    run id) of each of its replicas (harness.config.seeds; one entry when not replicated)."""
 
     id: str
     slug: str
+    replicas: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def by_seed(self) -> dict[int, str]:
+        """Training seed -> run id (the run itself when there are no replicas)."""
+        return dict(self.replicas) if self.replicas else {0: self.id}
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,13 @@ class _Resolver:
     """Resolves parsed expectations against one suite's runs (dumps and lookups cached)."""
 
     def __init__(self, runs: list):
-
+        # Selectors name settings: each run stands with its training-seed replicas.
+        groups: dict[str, list] = {}
+        for run in runs:
+            groups.setdefault(run.setting, []).append(run)
+        self.replicas = {name: tuple((run.spec.train.seed, run.id) for run in group)
+                         for name, group in groups.items()}
+        runs = [group[0] for group in groups.values()]
         self.runs = runs
         self.paths = field_paths()
         self.varied = list(dict.fromkeys(key for run in runs for key, _ in run.changes))
@@ -141,7 +155,7 @@ class _Resolver:
             return operand.amount
         runs = self.select(operand, text)
         return Side(operand.metric, self.rule_set(operand, runs, text),
-                    tuple(RunRef(run.id, run.slug) for run in runs))
+                    tuple(RunRef(run.id, run.slug, self.replicas[run.setting]) for run in runs))
 
     def select(self, ref: MetricRef, text: str) -> list:
         selector = ref.selector

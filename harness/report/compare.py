@@ -1,15 +1,18 @@
-"""Each run against the baseline: the paired test of harness.scoring.paired on the same test set.
+"""Each setting against the baseline: the paired test of harness.scoring.paired, by training
+seed and by utterance on the same test set.
 
 The settings (resamples, seed, unit, level) are the baseline spec's, as for `expect:` and for the
-single-run intervals printed beside them, so a `*` here and a `significantly` there agree.
+single-run intervals printed beside them, so a `*` here and a `significantly` there agree. Two
+settings are paired on the training seeds both have scored; with one such seed the test is the
+utterance bootstrap alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from harness.report.load import RunResult, SuiteResults
-from harness.scoring.paired import Difference, PairedSettings, paired_difference
+from harness.report.load import SettingResult, SuiteResults
+from harness.scoring.paired import Difference, PairedSettings, seed_paired_difference
 
 __all__ = ["Difference", "differences", "paired_settings"]
 
@@ -22,29 +25,41 @@ def paired_settings(results: SuiteResults) -> PairedSettings | None:
 
 
 def differences(results: SuiteResults, metric: str = "wer") -> dict[tuple[str, str], Difference]:
-    """(run id, rule set) -> difference to the baseline, for every scored non-baseline run."""
+    """(setting's first run id, rule set) -> difference to the baseline, for every scored
+    setting but the baseline."""
     settings = paired_settings(results)
-    baseline = results.baseline
+    baseline = results.settings[0]
     out: dict[tuple[str, str], Difference] = {}
-    for result in results.scored:
-        if result is baseline:
+    for setting in results.settings[1:]:
+        if not setting.scored:
             continue
         for rule_set in results.rule_sets:
-            out[(result.run.id, rule_set)] = _difference(baseline, result, rule_set, metric,
-                                                         settings)
+            out[(setting.run.id, rule_set)] = _difference(baseline, setting, rule_set, metric,
+                                                          settings)
     return out
 
 
-def _difference(baseline: RunResult, run: RunResult, rule_set: str, metric: str,
+def _by_seed(setting: SettingResult, rule_set: str, metric: str) -> dict:
+    return {result.run.spec.train.seed: result for result in setting.scored_runs
+            if result.rate(rule_set, metric) is not None}
+
+
+def _difference(baseline: SettingResult, setting: SettingResult, rule_set: str, metric: str,
                 settings: PairedSettings | None) -> Difference:
-    rate_a, rate_b = baseline.rate(rule_set, metric), run.rate(rule_set, metric)
     if settings is None:
         return Difference(None, note="the baseline has no scores")
-    if rate_a is None or rate_b is None:
-        return Difference(None, note=f"no {metric.upper()} under {rule_set} for both runs")
-    point = rate_b - rate_a
-    if baseline.predictions is None or run.predictions is None:
-        return Difference(point, note="predictions.jsonl missing, no paired test")
-    paired = paired_difference(baseline.predictions, run.predictions, rule_set, metric, settings)
+    a, b = _by_seed(baseline, rule_set, metric), _by_seed(setting, rule_set, metric)
+    seeds = [seed for seed in a if seed in b]
+    if not seeds:
+        why = "no training seed scored for both" if a and b else "not scored for both"
+        return Difference(None, note=f"no {metric.upper()} under {rule_set}: {why}")
+    point = (sum(b[s].rate(rule_set, metric) - a[s].rate(rule_set, metric) for s in seeds)
+             / len(seeds))
+    if any(r.predictions is None for s in seeds for r in (a[s], b[s])):
+        return Difference(point, note="predictions.jsonl missing, no paired test",
+                          seeds=len(seeds))
+    pairs = [(a[s].predictions, b[s].predictions) for s in seeds]
+    paired = seed_paired_difference(pairs, rule_set, metric, settings)
     # e.g. different test sets: the difference of the stored rates stands, untested
-    return paired if paired.tested else dataclasses.replace(paired, value=point)
+    return paired if paired.tested else dataclasses.replace(paired, value=point,
+                                                            seeds=len(seeds))

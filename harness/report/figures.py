@@ -16,10 +16,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter
 
+from harness.report.compare import paired_settings
 from harness.report.load import RunResult, SuiteResults
+from harness.report.replicas import summarize
 from harness.report.tables import setting_texts, varying_keys
 
 LABELED = "data.labeled"
+SEEDS_CAPTION = ("With several training seeds: the mean over seeds, bars from the two-level "
+                 "bootstrap (seeds, then utterances), small points: each seed. ")
 LINE_AXES = ("train.freeze", "train.lr")  # a line per value of these, where a grid varies them
 DPI = 110
 
@@ -56,15 +60,27 @@ def labeled_hours(result: RunResult) -> float | None:
     return seconds / 3600 if seconds else None
 
 
-def _errorbar(ax, xs: Sequence[float], results: Sequence[RunResult], rule_set: str, **style):
+def _errorbar(ax, xs: Sequence[float], results: Sequence[RunResult], rule_set: str,
+              summaries: dict, **style):
+    """The mean WER of each setting with its interval as bars, and with several training
+    seeds each seed's WER as a small point at the same x."""
     ys, low, high = [], [], []
-    for result in results:
-        entry = result.scores(rule_set)
-        wer, interval = entry["wer"], entry.get("wer_interval") or {}
-        ys.append(100 * wer)
-        low.append(100 * (wer - interval["low"]) if interval.get("low") is not None else 0.0)
-        high.append(100 * (interval["high"] - wer) if interval.get("high") is not None else 0.0)
+    for x, result in zip(xs, results, strict=True):
+        summary = summaries[(result.run.id, rule_set, "wer")]
+        ys.append(100 * summary.mean)
+        low.append(100 * (summary.mean - summary.low) if summary.low is not None else 0.0)
+        high.append(100 * (summary.high - summary.mean) if summary.high is not None else 0.0)
+        if summary.seeds > 1:
+            ax.plot([x] * summary.seeds, [100 * rate for rate in summary.per_seed],
+                    marker=".", markersize=5, linestyle="none", alpha=0.6,
+                    color=style.get("color"), zorder=3)
     return ax.errorbar(xs, ys, yerr=[low, high], capsize=3, **style)
+
+
+def _scored_settings(results: SuiteResults, rule_set: str, summaries: dict) -> list[RunResult]:
+    """The first run of each setting with a WER under `rule_set` (it stands for its seeds)."""
+    return [setting.primary for setting in results.settings
+            if (setting.run.id, rule_set, "wer") in summaries]
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,7 @@ class HoursLines:
     lines: dict[tuple[str, ...], list[RunResult]]  # values of line_keys -> runs, by hours
 
 
-def hours_lines(results: SuiteResults) -> HoursLines | None:
+def hours_lines(results: SuiteResults, summaries: dict | None = None) -> HoursLines | None:
     """Runs to draw against labeled hours, or None when the suite does not vary labeled audio.
 
     grid: a line per freeze policy and/or lr where the suite varies them; one_at_a_time: one
@@ -86,13 +102,15 @@ def hours_lines(results: SuiteResults) -> HoursLines | None:
     keys = varying_keys(suite)
     if LABELED not in keys or not results.rule_sets:
         return None
+    if summaries is None:
+        summaries = summarize(results, paired_settings(results), metrics=("wer",))
     texts = {key: setting_texts(suite, key) for key in keys}
     base_id = suite.baseline.id
     line_keys = [k for k in LINE_AXES if k in keys] if suite.mode == "grid" else []
     fixed = [k for k in keys if k != LABELED and k not in line_keys]
     lines: dict[tuple[str, ...], list[RunResult]] = {}
-    for result in results.scored:
-        if labeled_hours(result) is None or result.rate(results.rule_sets[0]) is None:
+    for result in _scored_settings(results, results.rule_sets[0], summaries):
+        if labeled_hours(result) is None:
             continue
         if any(texts[k][result.run.id] != texts[k][base_id] for k in fixed):
             continue
@@ -105,7 +123,8 @@ def hours_lines(results: SuiteResults) -> HoursLines | None:
 
 def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
     """WER against labeled hours (log x) with interval bars; see `hours_lines` for the lines."""
-    drawn = hours_lines(results)
+    summaries = summarize(results, paired_settings(results), metrics=("wer",))
+    drawn = hours_lines(results, summaries)
     if drawn is None:
         return None
     suite, line_keys, fixed, lines = results.suite, drawn.line_keys, drawn.fixed, drawn.lines
@@ -118,16 +137,17 @@ def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
     ticks: dict[float, str] = {}
     for ax, rule_set in zip(axes, rule_sets, strict=True):
         for color, (group, members) in zip(colors, lines.items(), strict=True):
-            members = [m for m in members if m.rate(rule_set) is not None]
+            members = [m for m in members if (m.run.id, rule_set, "wer") in summaries]
             xs = [labeled_hours(m) for m in members]
             ticks.update({x: labeled_texts[m.run.id] for x, m in zip(xs, members, strict=True)})
             label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}"
                               for k, v in zip(line_keys, group, strict=True))
-            _errorbar(ax, xs, members, rule_set, marker="o", color=color,
+            _errorbar(ax, xs, members, rule_set, summaries, marker="o", color=color,
                       label=label or "labeled audio")
             for x, member in zip(xs, members, strict=True):
                 if member.run.id == base_id:
-                    ax.plot([x], [100 * member.rate(rule_set)], marker="*", markersize=14,
+                    mean = summaries[(member.run.id, rule_set, "wer")].mean
+                    ax.plot([x], [100 * mean], marker="*", markersize=14,
                             color="black", linestyle="none", label="baseline", zorder=5)
         ax.set_xscale("log")
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
@@ -140,6 +160,7 @@ def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
     _save(figure, directory / name)
     held = ", ".join(f"`{k}`" for k in fixed)
     caption = ("Test WER against labeled audio, bars: 95% bootstrap intervals. "
+               + (SEEDS_CAPTION if suite.seeds else "")
                + (f"A line per {' and '.join(f'`{k}`' for k in line_keys)}. " if line_keys else "")
                + (f"Runs with {held} other than the baseline's are left out." if held else ""))
     return FigureFile(name, "WER against labeled audio", caption.strip())
@@ -151,10 +172,11 @@ def wer_per_axis(results: SuiteResults, directory: Path) -> FigureFile | None:
     if suite.mode != "one_at_a_time" or not results.rule_sets:
         return None
     rule_set = results.rule_sets[0]
+    summaries = summarize(results, paired_settings(results), metrics=("wer",))
     axes_keys = [key for key, values in suite.axes if len(values) > 1 and key != LABELED]
     panels = []
     for key in axes_keys:
-        members = [r for r in results.scored if r.rate(rule_set) is not None and (
+        members = [r for r in _scored_settings(results, rule_set, summaries) if (
             r.run.id == suite.baseline.id or [name for name, _ in r.run.changes] == [key])]
         if len(members) > 1:
             panels.append((key, members))
@@ -166,10 +188,11 @@ def wer_per_axis(results: SuiteResults, directory: Path) -> FigureFile | None:
     for ax, (key, members) in zip(axes, panels, strict=True):
         texts = setting_texts(suite, key)
         positions = list(range(len(members)))
-        _errorbar(ax, positions, members, rule_set, marker="o", linestyle="none",
+        _errorbar(ax, positions, members, rule_set, summaries, marker="o", linestyle="none",
                   color=_colors(1)[0])
-        if base.rate(rule_set) is not None:
-            ax.axhline(100 * base.rate(rule_set), color="gray", linestyle="--", linewidth=1)
+        base_summary = summaries.get((base.run.id, rule_set, "wer"))
+        if base_summary is not None:
+            ax.axhline(100 * base_summary.mean, color="gray", linestyle="--", linewidth=1)
         labels = [texts[m.run.id] + (" (baseline)" if m is base else "") for m in members]
         ax.set_xticks(positions, labels, rotation=20, ha="right", fontsize=8)
         ax.set_xlim(-0.5, len(members) - 0.5)
@@ -179,7 +202,8 @@ def wer_per_axis(results: SuiteResults, directory: Path) -> FigureFile | None:
     name = "wer_per_axis.png"
     _save(figure, directory / name)
     caption = (f"Test WER ({rule_set}) of the baseline and each one-setting change, bars: 95% "
-               "bootstrap intervals; dashed: the baseline's WER.")
+               "bootstrap intervals; dashed: the baseline's WER."
+               + (" " + SEEDS_CAPTION if suite.seeds else ""))
     return FigureFile(name, "WER per setting", caption)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.config.suite import Run, Suite
 from harness.errors import UserError
-from harness.run.record import FAILED, FINISHED, FLAGGED, RunRecord
+from harness.run.record import FAILED, FINISHED, FLAGGED, RunRecord, checked_scores
 
 __all__ = ["FAILED", "FINISHED", "FLAGGED", "NOT_RUN", "RunResult", "SuiteResults", "TrainLog",
            "load_results", "read_train_log"]
@@ -47,9 +47,21 @@ class RunResult:
     run_dir: Path
 
     @cached_property
+    def _checked(self) -> tuple[RunRecord, list[str]]:
+        record = self.record if self.record is not None else {}
+        scores, notes = checked_scores(record.get("scores"), self.run_dir / PREDICTIONS_FILE)
+        return RunRecord({**record, "scores": scores} if scores else record), notes
+
+    @property
     def stored(self) -> RunRecord:
-        """The record read through RunRecord (an empty failed one when never recorded)."""
-        return RunRecord(self.record if self.record is not None else {})
+        """The record read through RunRecord (an empty failed one when never recorded), its
+        scores checked against the predictions on disk (run.record.checked_scores)."""
+        return self._checked[0]
+
+    @property
+    def score_notes(self) -> list[str]:
+        """What checking the stored scores found (rescored rule sets, unchecked scores)."""
+        return self._checked[1]
 
     @property
     def state(self) -> str:
@@ -86,6 +98,50 @@ class RunResult:
 
 
 @dataclass
+class SettingResult:
+    """A setting of the suite and its runs, one per training seed in seed order (one run when
+    the suite has no `seeds:`); harness.report.replicas summarizes them."""
+
+    name: str
+    runs: list[RunResult]
+
+    @property
+    def primary(self) -> RunResult:
+        """The first seed's run: its id and slug stand for the setting."""
+        return self.runs[0]
+
+    @property
+    def run(self) -> Run:
+        return self.primary.run
+
+    @property
+    def scored_runs(self) -> list[RunResult]:
+        return [result for result in self.runs if result.scored]
+
+    @property
+    def scored(self) -> bool:
+        """Whether any of its runs finished with scores."""
+        return bool(self.scored_runs)
+
+    @property
+    def state(self) -> str:
+        """The runs' state when they agree, else a count of each ('2 finished, 1 failed')."""
+        states = [result.state for result in self.runs]
+        if len(set(states)) == 1:
+            return states[0]
+        counts = {state: states.count(state) for state in dict.fromkeys(states)}
+        return ", ".join(f"{n} {state}" for state, n in counts.items())
+
+    def train(self, key: str):
+        """A training figure: the first run's, or the mean over seeds for a number."""
+        values = [result.train(key) for result in self.runs]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(self.runs) == 1 or not numbers or isinstance(values[0], int):
+            return values[0]
+        return sum(numbers) / len(numbers)
+
+
+@dataclass
 class SuiteResults:
     """The runs of a suite in suite order (baseline first) with their stored results."""
 
@@ -97,6 +153,13 @@ class SuiteResults:
     @property
     def baseline(self) -> RunResult:
         return self.runs[0]
+
+    @cached_property
+    def settings(self) -> list[SettingResult]:
+        """The suite's settings in suite order, each with its training-seed replicas."""
+        by_id = {result.run.id: result for result in self.runs}
+        return [SettingResult(name, [by_id[run.id] for run in runs])
+                for name, runs in self.suite.settings().items()]
 
     @property
     def records(self) -> list[dict]:

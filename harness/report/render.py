@@ -20,6 +20,7 @@ from harness.report.compare import differences, paired_settings
 from harness.report.examples import best_run, examples, top_errors_table
 from harness.report.figures import write_figures
 from harness.report.load import FAILED, FLAGGED, NOT_RUN, SuiteResults, load_results
+from harness.report.replicas import summarize
 from harness.report.tables import (
     axis_tables,
     expectations_table,
@@ -53,12 +54,13 @@ def render(results: SuiteResults, figures: Sequence, command: str | None = None,
            expectations: list[dict] | None = None) -> str:
     """The whole markdown document."""
     wer_diffs = differences(results, "wer")
-    parts = [header(results, command), main_section(results, wer_diffs)]
+    summaries = summarize(results, paired_settings(results))
+    parts = [header(results, command), main_section(results, wer_diffs, summaries)]
     if expectations is not None:
         parts.append(expectations_section(expectations))
     parts.append(status_section(results))
     if results.suite.mode == "one_at_a_time":
-        parts.append(axis_section(results, wer_diffs))
+        parts.append(axis_section(results, wer_diffs, summaries))
     parts += [figures_section(results.suite.name, figures), data_block(results),
               best_run_section(results)]
     return "\n\n".join(part.strip() for part in parts if part.strip()) + "\n"
@@ -175,30 +177,64 @@ def _data_source(results: SuiteResults) -> str:
 # --- sections --------------------------------------------------------------------------------
 
 
-def main_section(results: SuiteResults, diffs: dict) -> str:
-    """The one table with every run."""
+def main_section(results: SuiteResults, diffs: dict, summaries: dict) -> str:
+    """The one table with every setting (its training seeds in one row)."""
     settings = paired_settings(results)
     notes = [
         "WER and CER in percent, corpus-level ((S + D + I) / N over summed counts), each with "
         "its 95% bootstrap interval in brackets; a column per scoring rule set.",
     ]
+    if results.suite.seeds:
+        notes.append(seeds_note(results, settings))
     if settings is not None:
         notes.append(
             f"Δ: run minus baseline in percentage points, with the {settings.level:.0%} interval "
             f"of a paired bootstrap on the same test utterances ({settings.n_boot} resamples of "
-            f"{settings.block}s, seed {settings.seed}); `*` marks a difference whose interval "
-            "excludes 0.")
+            f"{settings.block}s, bootstrap seed {settings.seed})"
+            + (", paired by training seed as well where both settings have several "
+               "(the two-level test); with one seed in common, the utterance bootstrap alone"
+               if results.suite.seeds else "")
+            + "; `*` marks a difference whose interval excludes 0.")
+        one_seed = sorted({results_slug(results, run_id) for (run_id, _), diff in diffs.items()
+                           if diff.tested and diff.seeds == 1})
+        if results.suite.seeds and one_seed:
+            notes.append("One training seed in common with the baseline, so Δ and `*` cover "
+                         "test-set sampling only (the utterance bootstrap): "
+                         + ", ".join(one_seed) + ".")
     else:
         notes.append("Δ: no differences, the baseline has no scores.")
     notes.append("Bold: the best value of its column (lowest WER, CER, Δ and training time; "
                  "highest audio seconds per second). Training time is the time spent in "
                  "training updates; audio s/s is training audio processed per second.")
-    untested = sorted({f"{run_id}: {diff.note}" for (run_id, _), diff in diffs.items()
+    untested = sorted({f"{results_slug(results, run_id)}: {diff.note}"
+                       for (run_id, _), diff in diffs.items()
                        if diff.note and settings is not None})
     if untested:
         notes.append("Not tested: " + "; ".join(untested) + ".")
-    return "\n\n".join(["## Results", markdown_table(main_table(results, diffs))]
+    rescored = [f"{result.run.slug}: {note}" for result in results.runs
+                for note in result.score_notes]
+    if rescored:
+        notes.append("Scores checked against the predictions on disk (sha256 and rule-set "
+                     "version) and recomputed where they no longer held: "
+                     + "; ".join(rescored) + ".")
+    return "\n\n".join(["## Results", markdown_table(main_table(results, diffs, summaries))]
                        + ["\n".join(f"- {note}" for note in notes)])
+
+
+def seeds_note(results: SuiteResults, settings) -> str:
+    """How the cells of a suite with `seeds:` read."""
+    seeds = ", ".join(str(seed) for seed in results.suite.seeds)
+    level = f"{settings.level:.0%}" if settings is not None else "95%"
+    return (f"Training seeds (train.seed) {seeds}: a setting's cell is the mean over its seeds, "
+            "± the standard deviation across seeds and (their min-max), then the "
+            f"{level} interval of a two-level bootstrap (seeds resampled, then test "
+            "utterances); a setting run with one seed shows that run's utterance-bootstrap "
+            "interval.")
+
+
+def results_slug(results: SuiteResults, run_id: str) -> str:
+    """The setting name of a run id (the run's slug without the seed)."""
+    return next((r.run.setting for r in results.runs if r.run.id == run_id), run_id)
 
 
 def expectations_section(expectations: list[dict]) -> str:
@@ -216,9 +252,9 @@ def status_section(results: SuiteResults) -> str:
     return "## Failed and flagged runs\n\n" + markdown_table(table)
 
 
-def axis_section(results: SuiteResults, diffs: dict) -> str:
+def axis_section(results: SuiteResults, diffs: dict, summaries: dict) -> str:
     """one_at_a_time: a small table per axis, the baseline and that axis's variants."""
-    tables = axis_tables(results, diffs)
+    tables = axis_tables(results, diffs, summaries)
     if not tables:
         return ""
     parts = ["## One axis at a time"]

@@ -18,7 +18,7 @@ from harness.config.settings import field_paths
 from harness.config.suite import Run, Suite
 from harness.config.values import display_value
 from harness.report.compare import Difference
-from harness.report.load import FAILED, FLAGGED, NOT_RUN, RunResult, SuiteResults
+from harness.report.load import FAILED, FLAGGED, NOT_RUN, RunResult, SettingResult, SuiteResults
 
 MAX_REASON_CHARS = 400  # a traceback-sized reason is cut here; error.txt keeps the whole of it
 
@@ -58,12 +58,13 @@ class Column:
     """A table column: header, the cell of a run, and whether lower or higher is best."""
 
     header: str
-    cell: Callable[[RunResult], Cell]
+    cell: Callable[[RunResult | SettingResult], Cell]
     best: str | None = None  # "min", "max" or None
 
 
-def run_table(runs: Sequence[RunResult], columns: Sequence[Column]) -> pd.DataFrame:
-    """One row per run; the best value of each ranked column in bold."""
+def run_table(runs: Sequence[RunResult | SettingResult],
+              columns: Sequence[Column]) -> pd.DataFrame:
+    """One row per run (or setting); the best value of each ranked column in bold."""
     data = {}
     for column in columns:
         cells = [column.cell(run) for run in runs]
@@ -140,23 +141,36 @@ def status_column() -> Column:
     return Column("status", lambda result: Cell(result.state))
 
 
-def rate_column(rule_set: str, metric: str) -> Column:
-    """WER or CER in percent with its 95% interval."""
-    def cell(result: RunResult) -> Cell:
-        entry = result.scores(rule_set)
-        if entry is None or entry.get(metric) is None:
-            return Cell("" if entry is None else "n/a")
-        point = percent(entry[metric])
-        interval = entry.get(f"{metric}_interval") or {}
-        return Cell(point, interval_text(interval.get("low"), interval.get("high")), float(point))
+def rate_column(rule_set: str, metric: str, summaries: dict) -> Column:
+    """WER or CER in percent with its 95% interval; over several seeds the mean, ± the sd
+    across seeds and the seeds' min-max, then the two-level interval."""
+    def cell(result) -> Cell:
+        summary = summaries.get((result.run.id, rule_set, metric))
+        if summary is None:
+            return Cell("n/a" if result.scored and rule_set in result.primary.stored.rule_sets
+                        else "")
+        point = percent(summary.mean)
+        return Cell(point, spread_text(summary) + interval_text(summary.low, summary.high),
+                    float(point))
 
     return Column(f"{metric.upper()} % {rule_set}", cell, best="min")
+
+
+def spread_text(summary) -> str:
+    """' ±1.20 (70.90-73.40)' over several seeds, with '3 of 4 seeds' when some are missing."""
+    if summary.seeds < 2:
+        return "" if summary.replicas < 2 else f" (1 of {summary.replicas} seeds)"
+    lowest, highest = min(summary.per_seed), max(summary.per_seed)
+    text = f" ±{100 * summary.sd:.2f} ({100 * lowest:.2f}-{100 * highest:.2f})"
+    if summary.seeds < summary.replicas:
+        text += f" ({summary.seeds} of {summary.replicas} seeds)"
+    return text
 
 
 def difference_column(rule_set: str, metric: str, baseline_id: str,
                       diffs: dict[tuple[str, str], Difference]) -> Column:
     """Run minus baseline in percentage points, its paired interval, `*` when it excludes 0."""
-    def cell(result: RunResult) -> Cell:
+    def cell(result) -> Cell:
         if result.run.id == baseline_id:
             return Cell("baseline" if result.scored else "")
         diff = diffs.get((result.run.id, rule_set))
@@ -169,24 +183,25 @@ def difference_column(rule_set: str, metric: str, baseline_id: str,
     return Column(f"Δ {metric.upper()} {rule_set}", cell, best="min")
 
 
-def train_columns(runs: Sequence[RunResult]) -> list[Column]:
-    """Steps, training time (in minutes or hours, whichever reads better) and audio-s/s."""
+def train_columns(runs: Sequence[SettingResult]) -> list[Column]:
+    """Steps, training time (in minutes or hours, whichever reads better) and audio-s/s; for a
+    setting over several seeds, the mean time and throughput."""
     seconds = [s for run in runs if isinstance(s := run.train("train_seconds"), (int, float))]
     hours = bool(seconds) and max(seconds) >= 2 * 3600
     unit, scale = ("h", 3600) if hours else ("min", 60)
 
-    def steps(result: RunResult) -> Cell:
+    def steps(result) -> Cell:
         value = result.train("steps")
         return Cell("" if value is None else str(value))
 
-    def train_time(result: RunResult) -> Cell:
+    def train_time(result) -> Cell:
         value = result.train("train_seconds")
         if not isinstance(value, (int, float)):
             return Cell("")
         text = f"{value / scale:.1f}"
         return Cell(text, rank=float(text))
 
-    def throughput(result: RunResult) -> Cell:
+    def throughput(result) -> Cell:
         value = result.train("audio_seconds_per_s")
         if not isinstance(value, (int, float)):
             return Cell("")
@@ -197,44 +212,47 @@ def train_columns(runs: Sequence[RunResult]) -> list[Column]:
             Column("audio s/s", throughput, best="max")]
 
 
-def score_columns(results: SuiteResults, diffs: dict,
+def score_columns(results: SuiteResults, diffs: dict, summaries: dict,
                   metrics: Sequence[str] = ("wer", "cer")) -> list[Column]:
     """Per rule set: WER, Δ WER to the baseline, CER."""
     columns = []
     for rule_set in results.rule_sets:
-        columns.append(rate_column(rule_set, "wer"))
+        columns.append(rate_column(rule_set, "wer", summaries))
         columns.append(difference_column(rule_set, "wer", results.baseline.run.id, diffs))
         if "cer" in metrics:
-            columns.append(rate_column(rule_set, "cer"))
+            columns.append(rate_column(rule_set, "cer", summaries))
     return columns
 
 
 # --- tables ----------------------------------------------------------------------------------
 
 
-def main_table(results: SuiteResults, diffs: dict) -> pd.DataFrame:
-    """Every run of the suite: varying settings, status, scores, Δ to baseline, training."""
+def main_table(results: SuiteResults, diffs: dict, summaries: dict) -> pd.DataFrame:
+    """Every setting of the suite (its seeds in one row): varying settings, status, scores,
+    Δ to baseline, training."""
     suite = results.suite
     settings = [setting_column(suite, key) for key in varying_keys(suite)]
     if not settings:
         settings = [Column("run", lambda result: Cell(result.run.slug))]
-    columns = settings + [status_column()] + score_columns(results, diffs) \
-        + train_columns(results.runs)
-    return run_table(results.runs, columns)
+    seeds = [Column("seeds", lambda result: Cell(str(len(result.runs))))] if suite.seeds else []
+    columns = settings + seeds + [status_column()] + score_columns(results, diffs, summaries) \
+        + train_columns(results.settings)
+    return run_table(results.settings, columns)
 
 
-def axis_tables(results: SuiteResults, diffs: dict) -> list[tuple[str, pd.DataFrame]]:
-    """one_at_a_time: per axis, the baseline and the runs that change only that axis."""
+def axis_tables(results: SuiteResults, diffs: dict,
+                summaries: dict) -> list[tuple[str, pd.DataFrame]]:
+    """one_at_a_time: per axis, the baseline and the settings that change only that axis."""
     suite = results.suite
     tables = []
     for key, values in suite.axes:
         if len(values) < 2:
             continue
-        rows = [result for result in results.runs
+        rows = [result for result in results.settings
                 if result.run.id == suite.baseline.id
                 or [name for name, _ in result.run.changes] == [key]]
         columns = [setting_column(suite, key), status_column()] + score_columns(
-            results, diffs, metrics=("wer",))
+            results, diffs, summaries, metrics=("wer",))
         tables.append((key, run_table(rows, columns)))
     return tables
 

@@ -8,6 +8,7 @@ sha, hardware, timings; nothing is ever parsed back out of a file name.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from harness.config.suite import Run, Suite
 from harness.config.values import display_value
 from harness.files import SPEC_FILE, write_json_atomic
 from harness.run.provenance import git_state, hardware, versions
+from harness.scoring import load_predictions, score_predictions
+from harness.text.normalize import RULE_SET_NAMES, get_rule_set
 
 SCHEMA = 1
 
@@ -150,3 +153,52 @@ class RunRecord:
 def _rate(value: float | None) -> str:
     # None: every reference normalized to nothing, so the rate is undefined.
     return "n/a" if value is None else f"{value:.3f}"
+
+
+# --- one source of truth ---------------------------------------------------------------------
+
+
+def predictions_sha256(scores: dict, rule_set: str) -> str | None:
+    """The sha256 of the predictions a rule set's scores were computed from (None: unknown)."""
+    entry = (scores.get("rule_sets") or {}).get(rule_set) or {}
+    return entry.get("predictions_sha256") or (scores.get("predictions") or {}).get("sha256")
+
+
+def checked_scores(scores: dict | None, predictions: Path) -> tuple[dict | None, list[str]]:
+    """A record's scores as they hold for the run's predictions today, and what was redone.
+
+    A rule set's stored scores stand when the predictions they were computed from (sha256) are
+    the ones on disk and the rule set's version is today's; otherwise they are recomputed from
+    predictions.jsonl (with the record's bootstrap settings) and a note says why, so no number
+    shown can be one the predictions no longer give. A rule set that no longer exists is
+    dropped, with a note; without predictions.jsonl nothing can be checked, which a note says.
+    """
+    if not scores or not scores.get("rule_sets"):
+        return scores, []
+    if not predictions.is_file():
+        return scores, [f"{predictions.name} is missing: stored scores shown unchecked"]
+    sha = hashlib.sha256(predictions.read_bytes()).hexdigest()
+    notes, stale = [], []
+    kept = {}
+    for name, entry in scores["rule_sets"].items():
+        if name not in RULE_SET_NAMES:
+            notes.append(f"rule set {name!r} no longer exists: its stored scores are not shown")
+            continue
+        kept[name] = entry
+        if predictions_sha256(scores, name) != sha:
+            stale.append(name)
+            notes.append(f"{name}: {predictions.name} changed since it was scored: rescored")
+        elif entry.get("version") != get_rule_set(name).version:
+            stale.append(name)
+            notes.append(f"{name}: the rule set changed since it was scored (version "
+                         f"{entry.get('version')} -> {get_rule_set(name).version}): rescored")
+    out = {**scores, "rule_sets": kept}
+    if stale:
+        boot = scores.get("bootstrap") or {}
+        fresh = score_predictions(load_predictions(predictions), stale,
+                                  n_boot=boot.get("n_boot", 1000), seed=boot.get("seed", 0),
+                                  block=boot.get("block", "utterance"),
+                                  level=boot.get("level", 0.95))
+        for name in stale:
+            kept[name] = {**fresh["rule_sets"][name], "predictions_sha256": sha}
+    return out, notes
