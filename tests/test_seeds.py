@@ -223,3 +223,22 @@ def test_a_missing_seed_leaves_the_setting_unmeasured(tmp_path):
     rows = {row["expectation"]: row for row in check_suite(suite, runs_root)}
     row = rows["wer[labeled=10min] > 37%"]
     assert row["status"] == "error" and "seed 2: not run yet" in row["measured"]
+
+
+def test_the_default_suite_replicates_labeled_audio_and_compares_with_scratch():
+    """ablations/default.yaml: baseline and the labeled runs over seeds 0-2, the from-scratch
+    run once, and its expectations name them (10 min with its three replicas)."""
+    from tests.test_spec import ABLATIONS_DIR
+
+    suite = load_suite(ABLATIONS_DIR / "default.yaml")
+    groups = suite.settings()
+    assert [len(groups[name]) for name in ("baseline", "labeled=10min", "labeled=30min")] == [
+        3, 3, 3]
+    scratch = groups["labeled=10min,init=random"]
+    assert len(scratch) == 1 and scratch[0].spec.model.init == "random"
+    assert scratch[0].spec.data.labeled == 600.0
+    by_text = {e.text: e for e in suite.expectations}
+    significant = by_text["wer[baseline] < wer[labeled=10min] significantly"]
+    assert [seed for seed, _ in significant.right.runs[0].replicas] == [0, 1, 2]
+    versus = by_text["cer[labeled=10min,init=random] > cer[labeled=10min] significantly"]
+    assert [run.slug for run in versus.left.runs] == ["labeled=10min,init=random"]

@@ -134,6 +134,8 @@ def _model(results: SuiteResults) -> str:
         model = spec.model
         if not model.name_or_path:
             return f"preset `{model.preset}` (built from a config, randomly initialized)"
+        if model.init == "random":
+            return f"`{model.name_or_path}`'s architecture from random weights (model.init: random)"
         return f"`{model.name_or_path}`" + _standin_note(model.name_or_path)
 
     baseline = describe(results.suite.baseline.spec)
