@@ -46,3 +46,12 @@ def test_an_unknown_standin_is_refused_by_name():
     """standin:huge is not shipped: a UserError names the field, the value and the known ones."""
     with pytest.raises(UserError, match=r"model.name_or_path 'standin:huge'.*standin:tiny"):
         run_id(_spec("standin:huge"))
+
+
+def test_harness_standin_out_standin_tiny_rebuilds_the_shipped_copy():
+    """`harness standin --out standin:tiny` writes where suites naming standin:tiny read."""
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(["standin", "--out", "standin:tiny"])
+    assert args.out == ROOT / "tiny-standin"
+    assert build_parser().parse_args(["standin", "--out", "ckpt"]).out.name == "ckpt"
