@@ -61,24 +61,59 @@ def test_wer_of_a_text_against_itself_is_zero(records, rule_set):
 
 @PROPERTY
 @given(prediction_records(nonempty_references=True))
-def test_summed_per_utterance_counts_equal_jiwer_corpus_counts(records):
-    """Per-utterance H/S/D/I summed over a corpus equal jiwer's own corpus counts, and each
-    utterance's counts equal jiwer's for that utterance alone."""
+def test_errors_and_lengths_equal_jiwers_and_the_split_has_the_fewest_substitutions(records):
+    """Per utterance and summed: N and S + D + I equal jiwer's (WER is the edit distance); the
+    split is sclite's, so S is at most jiwer's, and D - I is the length difference."""
     refs = [canonical(r["reference"]) for r in records]
     hyps = [canonical(r["hypothesis"]) for r in records]
     for unit, process in (("word", jiwer.process_words), ("char", jiwer.process_characters)):
         ours = count_edits([r["reference"] for r in records],
                            [r["hypothesis"] for r in records], unit)
         corpus = process(refs, hyps)
-        assert ours.totals("n") == {"hits": corpus.hits, "substitutions": corpus.substitutions,
-                                    "deletions": corpus.deletions,
-                                    "insertions": corpus.insertions,
-                                    "n": corpus.hits + corpus.substitutions + corpus.deletions}
+        totals = ours.totals("n")
+        assert totals["n"] == corpus.hits + corpus.substitutions + corpus.deletions
+        assert (totals["substitutions"] + totals["deletions"] + totals["insertions"]
+                == corpus.substitutions + corpus.deletions + corpus.insertions)
         for i, (ref, hyp) in enumerate(zip(refs, hyps, strict=True)):
             alone = process(ref, hyp)
-            assert (ours.hits[i], ours.substitutions[i], ours.deletions[i],
-                    ours.insertions[i]) == (alone.hits, alone.substitutions, alone.deletions,
-                                            alone.insertions)
+            assert ours.errors[i] == alone.substitutions + alone.deletions + alone.insertions
+            assert ours.substitutions[i] <= alone.substitutions
+            split = str.split if unit == "word" else list
+            assert ours.deletions[i] - ours.insertions[i] == len(split(ref)) - len(split(hyp))
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "unit", "counts", "jiwer_counts"),
+    [
+        # Each an alignment where sclite (substitution 4, insertion and deletion 3) and jiwer
+        # (every edit 1) split the same number of errors differently; H, S, D, I by hand.
+        ("a b", "b c", "word", (1, 0, 1, 1), (0, 2, 0, 0)),
+        ("the cat sat", "cat sat on", "word", (2, 0, 1, 1), None),
+        ("x a b", "a b y", "word", (2, 0, 1, 1), None),
+        ("ab", "bc", "char", (1, 0, 1, 1), (0, 2, 0, 0)),
+    ],
+)
+def test_substitutions_deletions_insertions_split_as_sclite_does(reference, hypothesis, unit,
+                                                                 counts, jiwer_counts):
+    """Where the conventions differ, the counts are sclite's: 'a b' -> 'b c' is a deletion and
+    an insertion around a hit (weight 6), not two substitutions (weight 8)."""
+    ours = count_edits([reference], [hypothesis], unit)
+    assert (int(ours.hits[0]), int(ours.substitutions[0]), int(ours.deletions[0]),
+            int(ours.insertions[0])) == counts
+    if jiwer_counts is not None:  # the convention it replaces, so the case really differs
+        process = jiwer.process_words if unit == "word" else jiwer.process_characters
+        out = process(reference, hypothesis)
+        assert (out.hits, out.substitutions, out.deletions, out.insertions) == jiwer_counts
+
+
+def test_the_alignment_shown_is_the_one_counted():
+    """Where jiwer's split is not sclite's, the chunks are sclite's: delete a, keep b, insert c."""
+    from harness.scoring.counts import align
+
+    chunks = align(["a b"], ["b c"], "word").chunks[0]
+    assert [(c.type, c.ref_start_idx, c.ref_end_idx, c.hyp_start_idx, c.hyp_end_idx)
+            for c in chunks] == [("delete", 0, 1, 0, 0), ("equal", 1, 2, 0, 1),
+                                 ("insert", 2, 2, 1, 2)]
 
 
 @PROPERTY

@@ -4,8 +4,16 @@
   characters for CER are those words joined by single spaces: runs of whitespace count as one
   space, leading and trailing whitespace as none; a character is a Unicode code point as the rule
   set leaves it ("café" is 4 characters in NFC, 5 in NFD).
-- Per utterance, jiwer's alignment gives hits H, substitutions S, deletions D and insertions I;
-  the reference length is N = H + S + D.
+- Per utterance, the errors E = S + D + I are the edit distance (jiwer's, which WER has always
+  been). Of the alignments with E errors, the one counted is the one NIST sclite reports, which
+  weighs a substitution 4 and an insertion or deletion 3 (SCTK src/sclite/net_dp.c): the one with
+  the fewest substitutions. "a b" against "b c" is one deletion and one insertion, as sclite
+  says, not jiwer's two substitutions. The split follows from two numbers, E and the fewest
+  substitutions S, since D - I is the length difference: every such alignment (sclite's tie
+  breaking included) has the same S, D and I. Where sclite's weights prefer an alignment with
+  more errors (rare: 'b c c a a' against 'a a b b b', sclite 3 D + 3 I, the distance 5), the
+  counts keep the edit distance, so WER is unchanged. Hits H = N - S - D, with the reference
+  length N. jiwer's alignment itself still lists which words (characters) were confused.
 - An empty reference has N = 0 and H = S = D = 0; every hypothesis word (character) is an
   insertion. It adds errors to the corpus numerator and nothing to its denominator. jiwer is not
   asked about it (jiwer 4 documents that it rejects empty references), so the rule does not depend
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 
 import jiwer
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 UNITS = ("word", "char")
 
@@ -107,15 +116,82 @@ def align(references: Sequence[str], hypotheses: Sequence[str], unit: str) -> Al
     if aligned:
         process = jiwer.process_words if unit == "word" else jiwer.process_characters
         output = process([refs[i] for i in aligned], [hyps[i] for i in aligned])
-        row = {"equal": 0, "substitute": 1, "delete": 2}
         for i, sentence in zip(aligned, output.alignments, strict=True):
-            chunks[i] = sentence
-            for chunk in sentence:
-                if chunk.type == "insert":
-                    counts[3, i] += chunk.hyp_end_idx - chunk.hyp_start_idx
-                else:
-                    counts[row[chunk.type], i] += chunk.ref_end_idx - chunk.ref_start_idx
+            errors = sum(max(c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx)
+                         for c in sentence if c.type != "equal")
+            counts[:, i] = sclite_split(tokens_ref[i], tokens_hyp[i], errors)
+            jiwer_subs = sum(c.ref_end_idx - c.ref_start_idx for c in sentence
+                             if c.type == "substitute")
+            # jiwer's alignment where it splits the errors as sclite does (almost always);
+            # sclite's own where not, so the aligned lines show what is counted
+            chunks[i] = (sentence if jiwer_subs == counts[1, i]
+                         else sclite_alignment(tokens_ref[i], tokens_hyp[i]))
     return Alignment(EditCounts(*counts), tokens_ref, tokens_hyp, chunks)
+
+
+def sclite_alignment(ref: list[str], hyp: list[str]) -> list[jiwer.AlignmentChunk]:
+    """The alignment with the fewest errors and, among those, the fewest substitutions, with
+    sclite's preference on a tie (substitution or match, then deletion, then insertion: the
+    order of calculate_internal_cells in SCTK's net_dp.c), as jiwer chunks. Pure Python, so it
+    is only asked for the few utterances where jiwer's split differs."""
+    n, m = len(ref), len(hyp)
+    cost = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    move = [[""] * (m + 1) for _ in range(n + 1)]
+    for j in range(1, m + 1):
+        cost[0][j], move[0][j] = (j, 0), "insert"
+    for i in range(1, n + 1):
+        cost[i][0], move[i][0] = (i, 0), "delete"
+        for j in range(1, m + 1):
+            e, s = cost[i - 1][j - 1]
+            diagonal = (e, s) if ref[i - 1] == hyp[j - 1] else (e + 1, s + 1)
+            delete = (cost[i - 1][j][0] + 1, cost[i - 1][j][1])
+            insert = (cost[i][j - 1][0] + 1, cost[i][j - 1][1])
+            if diagonal <= delete and diagonal <= insert:
+                cost[i][j], move[i][j] = diagonal, "diagonal"
+            elif delete < insert:
+                cost[i][j], move[i][j] = delete, "delete"
+            else:
+                cost[i][j], move[i][j] = insert, "insert"
+    ops = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        step = move[i][j]
+        if step == "diagonal":
+            i, j = i - 1, j - 1
+            ops.append(("equal" if ref[i] == hyp[j] else "substitute", i, j))
+        elif step == "delete":
+            i -= 1
+            ops.append(("delete", i, j))
+        else:
+            j -= 1
+            ops.append(("insert", i, j))
+    chunks: list[jiwer.AlignmentChunk] = []
+    for kind, i, j in reversed(ops):
+        di, dj = (0 if kind == "insert" else 1), (0 if kind == "delete" else 1)
+        last = chunks[-1] if chunks else None
+        if last is not None and last.type == kind:
+            chunks[-1] = jiwer.AlignmentChunk(kind, last.ref_start_idx, i + di,
+                                              last.hyp_start_idx, j + dj)
+        else:
+            chunks.append(jiwer.AlignmentChunk(kind, i, i + di, j, j + dj))
+    return chunks
+
+
+def sclite_split(ref: list[str], hyp: list[str], errors: int) -> tuple[int, int, int, int]:
+    """(H, S, D, I) of the alignment with `errors` errors (the edit distance) and the fewest
+    substitutions: sclite's split (see the module docstring).
+
+    Levenshtein with insertion and deletion cost K and substitution cost K + 1 (K above any
+    count) is K * errors + substitutions at its minimum: one call of rapidfuzz's C code.
+    """
+    k = len(ref) + len(hyp) + 1
+    cost = Levenshtein.distance(ref, hyp, weights=(k, k, k + 1))
+    fewest_errors, substitutions = divmod(cost, k)
+    assert fewest_errors == errors, (ref, hyp, fewest_errors, errors)  # one edit distance
+    indels = errors - substitutions
+    deletions = (indels + len(ref) - len(hyp)) // 2
+    insertions = indels - deletions
+    return len(ref) - substitutions - deletions, substitutions, deletions, insertions
 
 
 def error_tallies(alignment: Alignment) -> tuple[Counter, Counter, Counter]:
