@@ -69,5 +69,6 @@ def test_wheel_installed_elsewhere_plans_the_default_suite(tmp_path):
     # The ids the checkout plans (tests/test_spec.py pins the baseline's): a stand-in that the
     # wheel lacked (no weights to hash) or hashed under another name would give others.
     checkout = load_suite(REPO / "ablations" / "default.yaml")
-    assert f"8 runs, mode one_at_a_time, baseline {checkout.baseline.id}" in plan.stdout
+    assert f"{len(checkout.runs)} runs, mode {checkout.mode}, baseline {checkout.baseline.id}" \
+        in plan.stdout
     assert all(f"| {run.id} | {run.slug} " in plan.stdout for run in checkout.runs)
