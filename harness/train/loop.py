@@ -47,6 +47,7 @@ from harness.model.build import (
     parameter_counts,
     set_activation_checkpointing,
 )
+from harness.model.dropout import use_uniform_mask_dropout
 from harness.model.freezing import FreezePolicy, apply_policy, drop_frozen_grads, ever_trainable
 from harness.text.vocab import PAD, check_vocab
 from harness.train.checkpoint import (
@@ -143,6 +144,8 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     model = build_model(spec.model, vocab_size=max(prepared.vocab.values()) + 1,
                         pad_token_id=prepared.vocab[PAD])
     set_activation_checkpointing(model, settings.gradient_checkpointing)
+    if not torch.cuda.is_available():
+        use_uniform_mask_dropout(model)  # cheaper masks on a CPU (harness/model/dropout.py)
     policy = FreezePolicy.parse(settings.freeze)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),
@@ -159,6 +162,7 @@ def _setup(spec: RunSpec, prepared: Prepared, run_dir: Path) -> Session:
     optimizer = torch.optim.AdamW(
         _decay_groups(model, settings.weight_decay), lr=settings.lr,
         betas=tuple(settings.adam_betas), eps=1e-8,
+        fused=True,  # one kernel for all parameters: a third of the per-tensor loop's time
     )
     durations = np.asarray(prepared.train["duration"], dtype=np.float64)
     sampler = DurationBatchSampler(
