@@ -46,9 +46,15 @@ def test_whisper_keeps_adjacent_numbers_apart_in_one_pass():
     assert whisper("$20 1") == "$20 1"
 
 
-@pytest.mark.parametrize("name", RULE_SET_NAMES)
-@settings(max_examples=300, deadline=None)
-@given(pair=number_text_pairs())
+def every_rule_set(pairs):
+    """A property over every rule set, 300 drawn text pairs each."""
+    def decorate(test):
+        test = given(pair=pairs)(settings(max_examples=300, deadline=None)(test))
+        return pytest.mark.parametrize("name", RULE_SET_NAMES)(test)
+    return decorate
+
+
+@every_rule_set(number_text_pairs())
 def test_different_spoken_numbers_never_normalize_equal(name, pair):
     """Two texts whose numbers differ (in words or digits, signed) differ after normalization."""
     rule_set = get_rule_set(name)
@@ -56,9 +62,7 @@ def test_different_spoken_numbers_never_normalize_equal(name, pair):
     assert rule_set(a) != rule_set(b), (a, b)
 
 
-@pytest.mark.parametrize("name", RULE_SET_NAMES)
-@settings(max_examples=300, deadline=None)
-@given(pair=number_text_pairs())
+@every_rule_set(number_text_pairs())
 def test_number_texts_normalize_idempotently(name, pair):
     """Normalizing a text full of numbers twice gives what normalizing once gives."""
     rule_set = get_rule_set(name)
@@ -67,9 +71,7 @@ def test_number_texts_normalize_idempotently(name, pair):
         assert rule_set(once) == once, text
 
 
-@pytest.mark.parametrize("name", RULE_SET_NAMES)
-@settings(max_examples=300, deadline=None)
-@given(pair=digit_or_sign_edits())
+@every_rule_set(digit_or_sign_edits())
 def test_a_wrong_digit_or_sign_is_never_scored_right(name, pair):
     """A hypothesis one digit or one sign off its reference keeps at least its one word error."""
     rule_set = get_rule_set(name)
