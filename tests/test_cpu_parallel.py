@@ -50,7 +50,12 @@ TIMED_WORKER = """\
 import json, os, time
 run_dir = os.path.join({runs!r}, "tiny-worker", os.environ["HARNESS_CURRENT_RUN"])
 started = time.time()
-time.sleep(1.5)
+with open(os.path.join(run_dir, "train_log.jsonl"), "a") as log:
+    for step in (3, 6):
+        time.sleep(0.75)
+        log.write(json.dumps({{"step": step, "loss": 1.5, "audio_seconds_per_s": 40.0,
+                              "elapsed_s": step * 0.25}}) + "\\n")
+        log.flush()
 with open(os.path.join(run_dir, "worker_result.json"), "w") as out:
     json.dump({{"train": {{"steps": 6, "threads": os.environ.get("OMP_NUM_THREADS"),
                           "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -59,7 +64,8 @@ with open(os.path.join(run_dir, "worker_result.json"), "w") as out:
 """
 
 
-def test_cpu_parallel_runs_workers_at_once_with_their_share_of_the_cores(tmp_path, monkeypatch):
+def test_cpu_parallel_runs_workers_at_once_with_their_share_of_the_cores(tmp_path, monkeypatch,
+                                                                        capsys):
     runs = tmp_path / "runs"
     suite = fake_suite_runner(monkeypatch, tmp_path / "tiny-worker.yaml", runs)
     monkeypatch.setattr(placement, "worker_command", lambda *args, **kwargs: [
@@ -73,6 +79,10 @@ def test_cpu_parallel_runs_workers_at_once_with_their_share_of_the_cores(tmp_pat
     assert [t["gpus"] for t in trains] == ["", ""]  # a CPU run sees no GPU
     (start_a, end_a), (start_b, end_b) = (t["span"] for t in trains)
     assert max(start_a, start_b) < min(end_a, end_b)  # they overlapped
+    # What the workers log reaches the runner's progress lines while they run, run by run.
+    err = capsys.readouterr().err
+    for slug in ("baseline", "lr=3e-4"):
+        assert f"    {slug}: update 6/6, loss 1.500, 40 audio-s/s, ETA 0.0 min" in err
 
 
 SUITE = tiny_suite("tiny-parallel", "do runs at once train as they do one at a time?",

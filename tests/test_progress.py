@@ -124,7 +124,7 @@ def test_interactive_bars_show_steps_and_close_removes_them():
     assert "1/2" in stream.getvalue() and "done=1, failed=0" in stream.getvalue()
     progress.run_started("lr=3e-4", "d4e5f6", None)  # unknown length: a counter, no total
     progress.step({"step": 2})
-    bars = [progress._suite_bar, progress._run_bar]
+    bars = [progress._suite_bar, progress._runs["lr=3e-4"]["bar"]]
     assert all(bar in tqdm._instances for bar in bars)
     progress.close()
     assert not any(bar in tqdm._instances for bar in bars)
@@ -190,3 +190,22 @@ def test_the_terminal_bar_shows_the_same_figures_as_the_log_line():
     progress.close()
     assert "100/200" in shown
     assert "loss=2.000, dev CER=0.250, audio-s/s=50, ETA=1.7 min" in shown
+
+
+def test_runs_training_at_once_each_get_their_lines_named_by_slug():
+    """Two runs at once (cpu_parallel): each record goes to its run's figures and cadence, and
+    the started count covers the runs still training."""
+    stream = io.StringIO()
+    progress = SuiteProgress("fixture", 3, interactive=False, stream=stream)
+    progress.run_started("baseline", "a1b2c3", 10)
+    progress.run_started("lr=3e-4", "d4e5f6", 10)
+    progress.step({**_train_record(10, 1.0), "loss": 0.5}, slug="baseline")
+    progress.step({"step": 3, "dev_cer": 0.4}, slug="lr=3e-4")
+    progress.run_finished("baseline", SCORED)
+    progress.step({"step": 5, "dev_cer": 0.3}, slug="baseline")  # finished: ignored
+    lines = stream.getvalue().splitlines()
+    assert lines[:2] == ["[1/3] baseline (a1b2c3): training (3 left, 0 failed)",
+                         "[2/3] lr=3e-4 (d4e5f6): training (3 left, 0 failed)"]
+    assert "    baseline: update 10/10, loss 0.500, 50 audio-s/s, ETA 0.0 min" in lines
+    assert "    lr=3e-4: update 3/10, dev CER 0.400" in lines
+    assert not any("dev CER 0.300" in line for line in lines)

@@ -18,6 +18,7 @@ This module imports no torch at import time: `harness plan` checks placements wi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import faults
@@ -32,7 +34,7 @@ from harness.config.durations import format_duration
 from harness.config.suite import Run, Suite
 from harness.data.cache import default_cache_root
 from harness.errors import UserError
-from harness.files import read_json
+from harness.files import LOG_FILE, read_json
 from harness.run.worker import RESULT, RUNNER_PID_ENV
 
 # After SIGTERM, how long a worker's group gets before SIGKILL: a direct worker dies at once,
@@ -70,11 +72,14 @@ def worker_command(suite: Suite, run: Run, runs_root: Path, cache_root: Path,
 def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
                         device: str | None = None,
                         stop: threading.Event | None = None,
-                        threads: int | None = None) -> dict:
+                        threads: int | None = None,
+                        on_record: Callable[[dict], None] | None = None) -> dict:
     """Run one run as a worker job and return what its main process wrote.
 
     `options.run_timeout` (seconds, or None) bounds the job's wall-clock time; `stop`, when set
     by another thread, stops the job and raises KeyboardInterrupt (Ctrl-C in runs_per_gpu).
+    `on_record` gets each train_log.jsonl record the job writes while it runs (the runner's
+    progress display for a run it does not train itself).
     """
     runs_root = Path(options.runs_root).resolve()
     cache_root = Path(options.cache_root or default_cache_root()).resolve()
@@ -92,14 +97,17 @@ def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = worker_command(suite, run, runs_root, cache_root, options.processes)
     timeout = getattr(options, "run_timeout", None)
+    follow = LogFollower(run_dir / LOG_FILE, on_record) if on_record else None
     with open(log_path, "ab") as log:
         # A group of its own, so that a timeout stops torchrun and whatever else the job started.
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)
         try:
-            in_time = _wait(child, timeout, stop)
+            in_time = _wait(child, timeout, stop, follow)
         finally:
             _stop_group(child)
+            if follow is not None:
+                follow.poll()  # what it wrote just before it exited
     log_text = log_path.read_text(errors="replace")
     tail = f"last lines of {log_path}: {_log_tail(log_text)}"
     if not in_time:
@@ -120,16 +128,51 @@ def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
 
 
 def _wait(child: subprocess.Popen, timeout: float | None,
-          stop: threading.Event | None) -> bool:
+          stop: threading.Event | None, follow: LogFollower | None = None) -> bool:
     """Wait for the worker to exit (not reaping it); False when it ran past `timeout`."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while not _exited(child):
+        if follow is not None:
+            follow.poll()
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt
         if deadline is not None and time.monotonic() >= deadline:
             return False
         time.sleep(POLL_S)
     return True
+
+
+class LogFollower:
+    """Hands on the records appended to a run's train_log.jsonl since it was made: complete
+    lines only (a line being written waits for the next poll); a log cut back by a resume
+    (train.checkpoint drops lines past the checkpoint) is followed from its new end."""
+
+    def __init__(self, path: Path, on_record: Callable[[dict], None]):
+        self.path = path
+        self.on_record = on_record
+        self.position = path.stat().st_size if path.exists() else 0
+
+    def poll(self) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size < self.position:
+            self.position = size
+        if size == self.position:
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self.position)
+            chunk = handle.read(size - self.position)
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        self.position += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # not ours to judge here: the run's own reader reports a bad line
+            if isinstance(record, dict):
+                self.on_record(record)
 
 
 def _exited(child: subprocess.Popen) -> bool:
@@ -312,7 +355,7 @@ def describe_placement(placement: str, processes: int, gpus: list[str],
     if placement == "processes":
         return f"placement processes: each run as {processes} gloo rank(s) on the CPU"
     if placement == "cpu_parallel":
-        threads = cpu_parallel_threads(parallel, cpu_cores(), parallel)
+        threads = cpu_parallel_threads(parallel, cpu_cores(), parallel)  # parallel: resolved
         return (f"placement cpu_parallel: {len(threads)} runs at once on the CPU, "
                 f"{'/'.join(map(str, threads))} thread(s) each")
     if placement == "auto":

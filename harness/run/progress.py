@@ -11,6 +11,7 @@ evaluation and the last update) with the figures the run bar shows, in this form
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -40,7 +41,11 @@ def run_figures(figures: dict, total: int | None) -> dict[str, str]:
 
 
 class SuiteProgress:
-    """Reports a suite's progress to stderr: bars on a terminal, lines otherwise."""
+    """Reports a suite's progress to stderr: bars on a terminal, lines otherwise.
+
+    Several runs may train at once (cpu_parallel, runs_per_gpu: their workers' records come in
+    from other threads), each with its own bar or lines, named by its slug.
+    """
 
     def __init__(self, suite_name: str, total: int, interactive: bool | None = None,
                  stream: TextIO | None = None):
@@ -52,88 +57,102 @@ class SuiteProgress:
         self.failed = 0
         self.started = time.monotonic()
         self._suite_bar = None
-        self._run_bar = None
-        self._run: dict = {}  # the current run: slug, total, latest figures, last line's mark
+        # Runs training now, by slug: total, latest figures, last line's mark, bar.
+        self._runs: dict[str, dict] = {}
+        self._lock = threading.RLock()
         if self.interactive:
             self._suite_bar = tqdm(total=total, desc=f"suite {suite_name}", unit="run",
                                    position=0, file=self.stream, dynamic_ncols=True)
 
     def say(self, message: str) -> None:
         """A line of its own (above the bars on a terminal)."""
-        if self.interactive:
-            tqdm.write(message, file=self.stream)
-        else:
-            print(message, file=self.stream, flush=True)
+        with self._lock:
+            if self.interactive:
+                tqdm.write(message, file=self.stream)
+            else:
+                print(message, file=self.stream, flush=True)
 
     def run_started(self, slug: str, run_id: str, total_steps: int | None) -> None:
         """A run begins (or resumes)."""
-        left = self.total - self.done - self.failed
-        self.say(f"[{self.done + self.failed + 1}/{self.total}] {slug} ({run_id}): training "
-                 f"({left} left, {self.failed} failed)")
-        self._run = {"slug": slug, "total": total_steps, "figures": {}, "line": None}
-        if self.interactive:
-            self._run_bar = tqdm(total=total_steps, desc=slug, unit="step", position=1,
-                                 leave=False, file=self.stream, dynamic_ncols=True)
+        with self._lock:
+            started = self.done + self.failed + len(self._runs) + 1
+            left = self.total - self.done - self.failed
+            self.say(f"[{started}/{self.total}] {slug} ({run_id}): training "
+                     f"({left} left, {self.failed} failed)")
+            bar = None
+            if self.interactive:
+                bar = tqdm(total=total_steps, desc=slug, unit="step",
+                           position=1 + len(self._runs), leave=False, file=self.stream,
+                           dynamic_ncols=True)
+            self._runs[slug] = {"total": total_steps, "figures": {}, "line": None, "bar": bar}
 
-    def step(self, update: dict) -> None:
-        """A train_log.jsonl record: an update (step, loss, throughput) or a dev evaluation."""
-        if not self._run:
-            return
-        figures, total = self._run["figures"], self._run["total"]
-        figures.update({key: value for key, value in update.items()
-                        if isinstance(value, (int, float)) and not isinstance(value, bool)})
-        shown = run_figures(figures, total)
-        if self._run_bar is not None:
-            self._run_bar.n = int(figures.get("step", self._run_bar.n))
-            self._run_bar.set_postfix(shown, refresh=False)
-            self._run_bar.refresh()
-        elif "step" in figures and self._line_due(int(figures["step"]), "dev_cer" in update):
-            told = f"update {int(figures['step'])}/{total if total else '?'}"
-            self.say(f"    {self._run['slug']}: " + ", ".join(
-                [told, *(f"{value} {name}" if name == "audio-s/s" else f"{name} {value}"
-                         for name, value in shown.items())]))
-
-    def _line_due(self, step: int, dev: bool) -> bool:
-        """Off a terminal: at a dev evaluation, the last update, and when both LINE_EVERY_UPDATES
-        updates and LINE_EVERY_S seconds have passed since the last line (or the first record)."""
-        now = time.monotonic()
-        mark = self._run["line"]
-        if mark is None:
-            self._run["line"] = (step, now)
-        due = dev or step == self._run["total"] or (
-            mark is not None and step - mark[0] >= LINE_EVERY_UPDATES
-            and now - mark[1] >= LINE_EVERY_S)
-        if due:
-            self._run["line"] = (step, now)
-        return due
+    def step(self, update: dict, slug: str | None = None) -> None:
+        """A train_log.jsonl record of run `slug` (default: the run started last): an update
+        (step, loss, throughput) or a dev evaluation."""
+        with self._lock:
+            if slug is None:
+                slug = next(reversed(self._runs), None)
+            run = self._runs.get(slug)
+            if run is None:
+                return
+            figures, total = run["figures"], run["total"]
+            figures.update({key: value for key, value in update.items()
+                            if isinstance(value, (int, float)) and not isinstance(value, bool)})
+            shown = run_figures(figures, total)
+            if run["bar"] is not None:
+                run["bar"].n = int(figures.get("step", run["bar"].n))
+                run["bar"].set_postfix(shown, refresh=False)
+                run["bar"].refresh()
+            elif "step" in figures and _line_due(run, int(figures["step"]), "dev_cer" in update):
+                told = f"update {int(figures['step'])}/{total if total else '?'}"
+                self.say(f"    {slug}: " + ", ".join(
+                    [told, *(f"{value} {name}" if name == "audio-s/s" else f"{name} {value}"
+                             for name, value in shown.items())]))
 
     def run_finished(self, slug: str, record: dict) -> None:
         """A run ends, finished or failed, with its headline or its reason."""
-        self._close_run_bar()
-        self._run = {}
-        stored = RunRecord(record)
-        if stored.status == "finished":
-            self.done += 1
-            self.say(f"    {slug}: finished, {stored.headline()}")
-        else:
-            self.failed += 1
-            self.say(f"    {slug}: FAILED: {stored.reason}")
-        if self._suite_bar is not None:
-            self._suite_bar.update(1)
-            self._suite_bar.set_postfix(done=self.done, failed=self.failed, refresh=True)
-        elif self.done + self.failed < self.total:
-            elapsed = time.monotonic() - self.started
-            eta = elapsed / (self.done + self.failed) * (self.total - self.done - self.failed)
-            self.say(f"    suite {self.suite_name}: {self.done} done, {self.failed} failed, "
-                     f"{self.total - self.done - self.failed} left, ETA {eta / 60:.1f} min")
+        with self._lock:
+            self._close_bar(slug)
+            stored = RunRecord(record)
+            if stored.status == "finished":
+                self.done += 1
+                self.say(f"    {slug}: finished, {stored.headline()}")
+            else:
+                self.failed += 1
+                self.say(f"    {slug}: FAILED: {stored.reason}")
+            if self._suite_bar is not None:
+                self._suite_bar.update(1)
+                self._suite_bar.set_postfix(done=self.done, failed=self.failed, refresh=True)
+            elif self.done + self.failed < self.total:
+                elapsed = time.monotonic() - self.started
+                eta = elapsed / (self.done + self.failed) * (self.total - self.done - self.failed)
+                self.say(f"    suite {self.suite_name}: {self.done} done, {self.failed} failed, "
+                         f"{self.total - self.done - self.failed} left, ETA {eta / 60:.1f} min")
 
     def close(self) -> None:
         """Remove the bars."""
-        self._close_run_bar()
-        if self._suite_bar is not None:
-            self._suite_bar.close()
+        with self._lock:
+            for slug in list(self._runs):
+                self._close_bar(slug)
+            if self._suite_bar is not None:
+                self._suite_bar.close()
 
-    def _close_run_bar(self) -> None:
-        if self._run_bar is not None:
-            self._run_bar.close()
-            self._run_bar = None
+    def _close_bar(self, slug: str) -> None:
+        run = self._runs.pop(slug, None)
+        if run is not None and run["bar"] is not None:
+            run["bar"].close()
+
+
+def _line_due(run: dict, step: int, dev: bool) -> bool:
+    """Off a terminal: at a dev evaluation, the last update, and when both LINE_EVERY_UPDATES
+    updates and LINE_EVERY_S seconds have passed since the run's last line (or first record)."""
+    now = time.monotonic()
+    mark = run["line"]
+    if mark is None:
+        run["line"] = (step, now)
+    due = dev or step == run["total"] or (
+        mark is not None and step - mark[0] >= LINE_EVERY_UPDATES
+        and now - mark[1] >= LINE_EVERY_S)
+    if due:
+        run["line"] = (step, now)
+    return due

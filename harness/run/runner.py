@@ -126,7 +126,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
             options = _resolve_placement(options, todo, prepared)
             if options.placement in ("cpu_parallel", "runs_per_gpu") and len(todo) > 1:
                 progress.say(describe_placement(options.placement, options.processes,
-                                                visible_gpus(), options.parallel or 1))
+                                                visible_gpus(), _slots_wanted(options, todo)))
             in_worker = _runs_in_workers(todo, options)
 
             def execute(run: Run, slot: Slot = None,
@@ -148,7 +148,7 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                 _on_free_slots([(gpu, None) for gpu in visible_gpus()], todo, execute)
             elif options.placement == "cpu_parallel":
                 threads = cpu_parallel_threads(len(todo), cpu_cores(),
-                                               options.parallel or cpu_cores())
+                                               _slots_wanted(options, todo))
                 _on_free_slots([(None, count) for count in threads], todo, execute)
             else:
                 for run in todo:
@@ -171,6 +171,11 @@ def _resolve_placement(options: RunOptions, todo: list[Run], prepared: dict) -> 
                                          available_memory_bytes())
     return dataclasses.replace(options, placement=placement,
                                parallel=options.parallel or parallel)
+
+
+def _slots_wanted(options: RunOptions, todo: list[Run]) -> int:
+    """Runs at once under cpu_parallel: --parallel, else one per core; never more than runs."""
+    return min(len(todo), options.parallel or cpu_cores())
 
 
 def _audio_per_run(run: Run, prepared) -> float:
@@ -303,7 +308,9 @@ def _execute(suite: Suite, run: Run, prepared, store: SuiteStore, options: RunOp
         else:
             if options.placement == "sequential":
                 _release_gpu_memory()  # what earlier runs here cached, for the worker to use
-            results = run_in_subprocesses(suite, run, options, timings, device, stop, threads)
+            results = run_in_subprocesses(
+                suite, run, options, timings, device, stop, threads,
+                on_record=lambda record: progress.step(record, slug=run.slug))
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a failed run is recorded, the suite goes on
