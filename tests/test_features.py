@@ -194,3 +194,23 @@ def test_stated_sizes_of_an_hour_of_audio():
     assert cache_bytes(model, hour, np.float32) == 179_999 * 512 * 4
     assert cache_bytes(model, hour, np.float16) == 179_999 * 512 * 2
 
+
+
+def test_old_caches_make_room_for_a_new_one_within_the_limit(prepared, tmp_path, monkeypatch):
+    """Three caches of ~0.73 MiB each under a 2 MiB bound: building the third removes the least
+    recently used (the first, unless it was read since)."""
+    model_a, model_b, model_c = (tiny_model(prepared, seed) for seed in (0, 1, 2))
+    root = tmp_path / "features"
+
+    def build(model, name):
+        return store_for(model, prepared.train, root / name)
+
+    size = cache_bytes(model_a, int(sum(len(v) for v in prepared.train["input_values"])),
+                       np.float32)
+    assert 0.6 * 2**20 < size < 0.9 * 2**20
+    monkeypatch.setenv(FEATURE_CACHE_LIMIT_ENV, str(2.0 / 1024))  # 2 MiB
+    build(model_a, "a")
+    build(model_b, "b")
+    build(model_a, "a")  # read again: now b is the least recently used
+    build(model_c, "c")
+    assert sorted(path.name for path in root.iterdir() if path.is_dir()) == ["a", "c"]

@@ -15,8 +15,9 @@ and the stored dtype; runs that agree on them (the default suite's runs of one l
 share one. Size: channels x frames; a wav2vec2-base layout (512 channels, 50 frames/s) costs
 368.6 MB per hour of audio in float32 and 184.3 MB in float16 (stored when training in mixed
 precision); the tiny preset (64 channels) 46.1 MB per hour in float32. `FEATURE_CACHE_LIMIT_ENV`
-bounds what one cache may take (default 16 GiB); a larger one is not built and the run trains
-on audio, saying so in its log and summary.
+(GiB, default 16) bounds all caches together: before one is built, the least recently used are
+removed until it fits; one larger than the bound alone is not built, and the run trains on audio,
+saying so in its summary.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.data.cache import remove_entry
 from harness.decode.predict import sample_lengths
 from harness.files import building, content_hash, locked, write_json
 
@@ -164,9 +166,33 @@ def build_or_open(model: torch.nn.Module, dataset, samples: np.ndarray, target: 
     """
     with locked(target):
         if not (target / META_FILE).is_file():
+            make_room(target.parent, cache_bytes(model, int(samples.sum()), dtype), target)
             with building(target) as tmp:
                 _compute(model, dataset, samples, tmp, dtype, device, autocast)
+        os.utime(target / META_FILE)  # last used: what make_room keeps longest
         return FeatureStore.open(target)
+
+
+def make_room(root: Path, needed: int, keep: Path) -> list[Path]:
+    """Remove the least recently used caches under `root` until `needed` more bytes fit within
+    the limit (limit_bytes); one being built or read under its lock right now stays. Returns
+    what it removed."""
+    entries = sorted((meta.stat().st_mtime, meta.parent) for meta in root.glob(f"*/{META_FILE}")
+                     if meta.parent != keep)
+    used = sum(_bytes_under(entry) for _, entry in entries)
+    removed = []
+    for _, entry in entries:
+        if used + needed <= limit_bytes():
+            break
+        size = _bytes_under(entry)
+        if remove_entry(entry):
+            used -= size
+            removed.append(entry)
+    return removed
+
+
+def _bytes_under(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.iterdir() if path.is_file())
 
 
 def _compute(model: torch.nn.Module, dataset, samples: np.ndarray, directory: Path,
