@@ -212,6 +212,39 @@ _LETTER_THEN_DIGIT = re.compile(r"(?<=[^\W\d_])(?=[0-9])")
 
 
 @rule()
+def split_leading_zeros(text: str) -> str:
+    """Write the zeros Whisper puts before a number ('oh twenty' -> '020') as numbers of their own.
+
+    Whisper drops leading zeros from digits it reads ('020' -> '20'), so its own '020' changed on
+    a second pass; '0 20' is what it reads back unchanged. Decimals keep their zeros.
+    Example: '020 007 0.05 00.5 1020' -> '0 20 0 0 7 0.05 00.5 1020'
+    """
+    return _LEADING_ZEROS.sub(lambda m: " ".join(m.group(1)) + " ", text)
+
+
+_LEADING_ZEROS = re.compile(r"(?<![\w.])(0+)(?=[0-9]+\b(?![.,][0-9]))")  # '00.5' is a decimal
+
+
+@rule("whisper-normalizer")
+def whisper_second_pass_fixes(text: str) -> str:
+    """Do at once what a second pass of Whisper would still do to its output.
+
+    Whisper joins an ordinal or plural suffix to the digits before it ('0 s' -> '0s'), drops
+    a zero fraction ('1.0' -> '1') and its filler words ('um') only when it finds them in its
+    input, so its own output ('O S' -> '0 s', '1 point 0' -> '1.0', 'ÙM' -> 'um') changed on a
+    second pass; none of it changes a number. The fillers are the package's own pattern.
+    Example: '0 s 3 rd $20.0 £5.00 1.05 um' -> '0s 3rd $20 £5 1.05'
+    """
+    text = _SPACED_SUFFIX.sub(r"\1\2", text)
+    text = _ZERO_FRACTION.sub(r"\1", text)
+    return " ".join(re.sub(_whisper_english().ignore_patterns, "", text).split())
+
+
+_SPACED_SUFFIX = re.compile(r"([0-9]) +(st|nd|rd|th|s)\b")
+_ZERO_FRACTION = re.compile(r"(?<![0-9.])([0-9]+)\.0+\b")
+
+
+@rule()
 def unattached_numeric_symbols_to_space(text: str) -> str:
     """Replace . $ ¢ € £ not followed by a digit, and % not after one, with a space.
 
@@ -323,6 +356,12 @@ class RuleSet:
     rules: tuple[str, ...]
     alphabet: Alphabet = ANY
     description: str = ""
+    # Whisper's normalizer is not idempotent on its own output in ways that change no number
+    # ('dr' -> 'doctor', '$20 dollars' -> '$20'): such a rule set applies its chain again while
+    # that changes the text and leaves every number as it was (at most MAX_PASSES times). A pass
+    # that would change a number ('10 1' read as 11) is never taken: that is what once made
+    # 'room 10 1' score as 'room eleven'.
+    repeat_while_numbers_hold: bool = False
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.rules if name not in RULES]
@@ -335,19 +374,35 @@ class RuleSet:
     @property
     def version(self) -> str:
         """12 hex chars of sha256 over the name, rule names, rule sources and library versions."""
-        return _version(self.name, self.rules)
+        return _version(self.name, self.rules, self.repeat_while_numbers_hold)
 
     def __call__(self, text: str) -> str:
-        # One pass, always: re-applying Whisper's normalizer until the text stopped changing
-        # merged and dropped numbers ("room 10 1" -> "room 11", "minus three" -> "3").
+        text = self._pass(text)
+        for _ in range(MAX_PASSES if self.repeat_while_numbers_hold else 0):
+            again = self._pass(text)
+            if again == text or _numbers(again) != _numbers(text):
+                break
+            text = again
+        return text
+
+    def _pass(self, text: str) -> str:
         for name in self.rules:
             text = RULES[name](text)
         return text
 
 
+MAX_PASSES = 8
+_NUMBER = re.compile(r"[-+]?[0-9][0-9,]*(?:\.[0-9]+)?")
+
+
+def _numbers(text: str) -> list[float]:
+    """The numbers in a text, in order, by value ('$20.0 and 020' -> [20.0, 20.0])."""
+    return [float(token.replace(",", "")) for token in _NUMBER.findall(text)]
+
+
 @functools.cache
-def _version(name: str, rules: tuple[str, ...]) -> str:
-    payload = [name] + [
+def _version(name: str, rules: tuple[str, ...], repeat: bool) -> str:
+    payload = [name, "repeat_while_numbers_hold" if repeat else "one_pass"] + [
         [rule_name, inspect.getsource(RULES[rule_name]),
          {lib: importlib.metadata.version(lib) for lib in _RULE_LIBRARIES[rule_name]}]
         for rule_name in rules
@@ -393,12 +448,18 @@ _RULE_SETS: dict[str, RuleSet] = {
             # Apostrophes are straightened before Whisper runs: it expands "it's" to "it is" but
             # turns "it’s" into "it s".
             # One pass of Whisper (its numbers written in digits, '1' included: see
-            # _whisper_english); signs_to_words keeps a leading '-' that Whisper would drop.
+            # _whisper_english); signs_to_words keeps a leading '-' that Whisper would drop, and
+            # split_digits_from_words, split_leading_zeros and dropping unattached symbols on both
+            # sides ('O%' became 'o', which a second pass reads as 0) give Whisper what it reads
+            # back unchanged, so one pass is idempotent.
             ("nfkc", "drop_invisible", "straighten_apostrophes", "signs_to_words",
-             "split_digits_from_words", "whisper_english", "unattached_numeric_symbols_to_space", "lowercase",
-             "collapse_whitespace"),
+             "split_digits_from_words", "unattached_numeric_symbols_to_space",
+             "whisper_english", "split_leading_zeros",
+             "unattached_numeric_symbols_to_space", "lowercase", "collapse_whitespace",
+             "whisper_second_pass_fixes"),
             WHISPER_ALPHABET,
             "Whisper's English scoring normalizer: contractions expanded, numbers as digits",
+            repeat_while_numbers_hold=True,
         ),
         RuleSet(
             "whisper_basic",
