@@ -3,16 +3,12 @@ by seed, the report's mean ± sd (min-max) cells, and expectations over seeds.""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 import yaml
 
 from harness.config.load import load_suite
 from harness.config.suite import SpecError
 from harness.expect.check import PASSED, check_suite
-from harness.report.load import load_results
 from harness.report.render import write_report
 from harness.scoring import paired_over_seeds, score_predictions, seed_rates
 from harness.scoring.paired import PairedSettings

@@ -71,7 +71,8 @@ def test_a_rule_set_changed_since_scoring_is_rescored_and_named(tmp_path):
     record["scores"]["rule_sets"]["whisper"]["wer"] = 0.5  # what that older rule set gave
     store.put(record)
     text = write_report(suite, runs_root, tmp_path / "reports").read_text(encoding="utf-8")
-    assert "lr=3e-3: whisper: the rule set changed since it was scored (version 0123456789ab" in text
+    assert ("lr=3e-3: whisper: the rule set changed since it was scored (version 0123456789ab"
+            in text)
     header = row_of(results_table(text), "labeled")
     row = next(cells for cells in table_rows(results_table(text))
                if cells[header.index("lr")] == "3e-3")

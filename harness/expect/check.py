@@ -1,13 +1,14 @@
 """Expectations checked against a suite's stored results: passed, failed or error, with values.
 
 A side naming several runs must hold for each of them (for relations: each pair of different
-runs). A run replicated over training seeds (`seeds:`) is the mean of its replicas, and its
-`significantly` pairs the two sides' replicas by seed (the two-level bootstrap of
-harness.scoring.seeded); with one seed that is the utterance bootstrap. `significantly` also needs the paired test of the two runs' predictions on the same
-test utterances (harness.scoring.paired, with the baseline's `eval.bootstrap`, `eval.block` and
-`eval.bootstrap_seed`, as the report's Δ column) to put the 95% interval of left - right wholly on the
-claimed side of 0. An expectation is `failed` when a value that could be measured breaks it, `error`
-when nothing breaks it but a run it needs has no value (not run, failed, not scored).
+runs). A run replicated over training seeds (`seeds:`) is the mean of its replicas.
+`significantly` also needs the paired test of the two runs' predictions on the same test
+utterances, paired by training seed where both sides have several (the two-level bootstrap of
+harness.scoring.seeded; with one seed, the utterance bootstrap), with the baseline's
+`eval.bootstrap`, `eval.block` and `eval.bootstrap_seed` as the report's Δ column, to put the
+95% interval of left - right wholly on the claimed side of 0. An expectation is `failed` when a
+value that could be measured breaks it, `error` when nothing breaks it but a run it needs has no
+value (not run, failed, not scored).
 """
 
 from __future__ import annotations

@@ -21,12 +21,12 @@ share).
 from harness.scoring.counts import EditCounts, count_edits
 from harness.scoring.paired import Difference, PairedSettings, paired_difference
 from harness.scoring.records import load_predictions
-from harness.scoring.seeded import paired_bootstrap, paired_over_seeds, seed_rates
 from harness.scoring.score import (
     score_predictions,
     score_run_dir,
     top_errors,
 )
+from harness.scoring.seeded import paired_bootstrap, paired_over_seeds, seed_rates
 
 __all__ = [
     "Difference",

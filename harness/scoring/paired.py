@@ -1,9 +1,10 @@
 """Is run b better than run a? One paired test, shared by the report's Δ column and `expect:`.
 
 A paired bootstrap over the same test utterances, and over training seeds when both settings
-were replicated (harness.scoring.seeded), gives b - a with its interval; the difference is significant when the interval excludes 0, and it
-shows "b lower than a" only when the whole interval lies below 0 (an interval that straddles 0
-shows nothing, whichever side its point estimate falls on).
+were replicated (harness.scoring.seeded), gives b - a with its interval; the difference is
+significant when the interval excludes 0, and it shows "b lower than a" only when the whole
+interval lies below 0 (an interval that straddles 0 shows nothing, whichever side its point
+estimate falls on).
 """
 
 from __future__ import annotations
