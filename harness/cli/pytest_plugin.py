@@ -275,15 +275,14 @@ def _finish_suite(entry: _SuiteEntry, state: _Session, config: pytest.Config) ->
 def _main_table(suite, runs_root: Path) -> str:
     """The report's main table (markdown), or why there is none yet."""
     from harness.errors import UserError
-    from harness.report.compare import differences
     from harness.report.load import load_results
-    from harness.report.tables import main_table, markdown_table
+    from harness.report.render import results_table
 
     try:
         results = load_results(suite, runs_root)
     except UserError as error:
         return str(error)
-    return markdown_table(main_table(results, differences(results, "wer")))
+    return results_table(results)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -66,6 +66,12 @@ def render(results: SuiteResults, figures: Sequence, command: str | None = None,
     return "\n\n".join(part.strip() for part in parts if part.strip()) + "\n"
 
 
+def results_table(results: SuiteResults) -> str:
+    """The main table alone (markdown), as the report has it: Δ and the cells over seeds."""
+    diffs = differences(results, "wer")
+    return markdown_table(main_table(results, diffs, summarize(results, paired_settings(results))))
+
+
 # --- header ----------------------------------------------------------------------------------
 
 
