@@ -41,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: one per core, within memory)")
     parser.add_argument("--processes", type=int, default=1,
                         help="processes per run with --placement processes (GPUs, or CPU ranks)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local (default: runs placed on this machine by --placement) or ray "
+                        "(each run a Ray task asking for --processes GPUs on a cluster, in place "
+                        "of --placement; needs pip install 'harness[ray]', and the cache and runs "
+                        "directories on storage every node mounts)")
+    parser.add_argument("--address", default=None, metavar="RAY_ADDRESS",
+                        help="the Ray cluster with --executor ray: auto (started with `ray "
+                        "start` on this machine), ray://host:10001 or host:6379; default: "
+                        "$RAY_ADDRESS, else the cluster started here, else a new local one")
     parser.add_argument("--log-with", action="append", default=[], choices=TRACKERS,
                         metavar="TRACKER",
                         help="also log each run to this experiment tracker (repeatable): "
@@ -76,7 +85,8 @@ def run_run(args: argparse.Namespace) -> int:
                          only=tuple(args.only), rerun_failed=args.rerun_failed,
                          placement=args.placement, processes=args.processes,
                          parallel=args.parallel,
-                         run_timeout=args.run_timeout)
+                         run_timeout=args.run_timeout, executor=args.executor,
+                         ray_address=args.address)
     try:
         outcome = run_suite(suite, options)
         print(summary_line(suite.name, outcome, args.runs_dir / suite.name))

@@ -55,7 +55,13 @@ _ERROR_LINE = re.compile(r"^(?:\[rank\d+\]:\s*)?([A-Za-z_][\w.]*(?:Error|Excepti
 
 
 class WorkerFailed(RuntimeError):
-    """A worker job that exited non-zero, died of a signal, timed out or wrote no result."""
+    """A worker job that exited non-zero, died of a signal, timed out or wrote no result.
+    `killed`: by a signal (the OOM killer, a preempted node), so worth another try, unlike an
+    error exit, which would fail again (the Ray executor retries those)."""
+
+    def __init__(self, message: str, *, killed: bool = False):
+        super().__init__(message)
+        self.killed = killed
 
 
 def worker_command(suite: Suite, run: Run, runs_root: Path, cache_root: Path,
@@ -115,7 +121,8 @@ def run_in_subprocesses(suite: Suite, run: Run, options, timings: dict,
                            f"killed with its process group; {tail}")
     code = child.returncode
     if code < 0:
-        raise WorkerFailed(f"worker was killed by signal {_signal_name(-code)}; {tail}")
+        raise WorkerFailed(f"worker was killed by signal {_signal_name(-code)}; {tail}",
+                           killed=True)
     error = _first_error(log_text)  # not above: a timeout's or signal's traceback is our doing
     tail = f"{error}; {tail}" if error else tail
     if code != 0:

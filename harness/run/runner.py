@@ -47,6 +47,7 @@ from harness.run.record import run_record, write_run_spec
 from harness.run.store import SuiteStore, suite_store
 
 ERROR_FILE = "error.txt"  # the traceback of a failed run, beside its other files
+EXECUTORS = ("local", "ray")  # where runs execute: placed on this machine, or Ray tasks
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RunOptions:
     parallel: int | None = None  # cpu_parallel: runs at once (None: one per core)
     interactive: bool | None = None
     run_timeout: float | None = None  # seconds a worker run may take; None: no limit
+    executor: str = "local"  # "ray": runs are Ray tasks (run/ray_executor.py), not placed here
+    ray_address: str | None = None  # ray.init(address=...): "auto", "ray://host:10001", None
 
 
 @dataclass
@@ -98,8 +101,16 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
     """Execute the selected runs of a suite under the suite directory's lock."""
     if options.placement not in PLACEMENTS:
         raise UserError(f"unknown placement {options.placement!r}: use {', '.join(PLACEMENTS)}")
-    check_placement(options.placement, options.processes)
-    check_precisions(select_runs(suite, options.only), visible_gpus())
+    if options.executor not in EXECUTORS:
+        raise UserError(f"unknown executor {options.executor!r}: use {', '.join(EXECUTORS)}")
+    if options.executor == "ray":  # the cluster's GPUs count, not this machine's
+        from harness.run.ray_executor import import_ray
+
+        import_ray()
+        check_placement("processes", options.processes, gpus=[])
+    else:
+        check_placement(options.placement, options.processes)
+        check_precisions(select_runs(suite, options.only), visible_gpus())
     if options.run_timeout is not None and options.run_timeout <= 0:
         raise UserError(f"--run-timeout must be positive, got {options.run_timeout:g} s")
     store = suite_store(suite, options.runs_root)
@@ -123,6 +134,22 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                 progress.say(f"skipping {len(outcome.skipped)} run(s) already recorded "
                              f"({', '.join(outcome.skipped)}); --rerun-failed retries failed ones")
             prepared, failures = _prepare(suite, todo, options, outcome, progress)
+            record_lock = threading.Lock()
+
+            def keep(run: Run, record: dict) -> None:  # the one writer of results.jsonl
+                with record_lock:
+                    _store_record(store, record, run)
+                    outcome.records.append(record)
+                    progress.run_finished(run.slug, record)
+
+            if options.executor == "ray":
+                from harness.run.ray_executor import run_on_ray
+
+                for run in (run for run in todo if run.data_key in failures):
+                    keep(run, _failed_record(suite, run, failures[run.data_key], None, {}))
+                run_on_ray(suite, [run for run in todo if run.data_key not in failures],
+                           prepared, store, options, progress, keep)
+                return outcome
             options = _resolve_placement(options, todo, prepared)
             if options.placement in ("cpu_parallel", "runs_per_gpu") and len(todo) > 1:
                 progress.say(describe_placement(options.placement, options.processes,
@@ -138,12 +165,8 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
                     record = _execute(suite, run, prepared[run.data_key], store, options,
                                       progress, device, in_worker=run.id in in_worker,
                                       stop=stop, threads=threads)
-                with record_lock:
-                    _store_record(store, record, run)
-                    outcome.records.append(record)
-                    progress.run_finished(run.slug, record)
+                keep(run, record)
 
-            record_lock = threading.Lock()
             if options.placement == "runs_per_gpu":
                 _on_free_slots([(gpu, None) for gpu in visible_gpus()], todo, execute)
             elif options.placement == "cpu_parallel":
