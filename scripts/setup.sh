@@ -27,7 +27,7 @@ fi
 if ! .venv/bin/python -c "import harness, pytest, hypothesis, ray" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.harness-installed ]; then
   # ray (tests/test_ray.py: a local cluster with fake GPUs) installs in ~12 s from its wheel
-  echo "setup: installing the harness, its test dependencies and ray" >&2
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,lint,ray]"
+  echo "setup: installing the harness, its test dependencies, ray and tensorboard" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,lint,ray,tensorboard]"
   touch .venv/.harness-installed
 fi

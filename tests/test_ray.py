@@ -164,6 +164,8 @@ def test_ctrl_c_on_the_driver_cancels_the_tasks_and_stops_their_workers(
     suite, runs = fake_ray_suite(tmp_path, monkeypatch, (
         "open(os.path.join(run_dir, 'pid'), 'w').write(str(os.getpid())); time.sleep(120)"))
     pid_file = runs / suite.name / suite.baseline.id / "pid"
+    # Ctrl-C as Python delivers it by default, whatever an earlier test left installed.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -171,6 +173,7 @@ def test_ctrl_c_on_the_driver_cancels_the_tasks_and_stops_their_workers(
             run_suite(suite, RunOptions(runs_root=runs, executor="ray", interactive=False))
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert not _alive(int(pid_file.read_text()))
     results = runs / suite.name / "results.jsonl"
     recorded = results.read_text() if results.exists() else ""
