@@ -19,6 +19,7 @@ Presets (built from a `Wav2Vec2Config`, same code path as a checkpoint once save
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -218,6 +219,15 @@ def is_activation_checkpointing(model: PreTrainedModel) -> bool:
     check = getattr(type(model), "is_activation_checkpointing", None)  # transformers >= 5.2x
     return bool(model.is_activation_checkpointing if check is not None
                 else model.is_gradient_checkpointing)
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 over a module's state dict: each tensor's name and raw bytes, in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, int]:

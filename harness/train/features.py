@@ -22,7 +22,6 @@ saying so in its summary.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -37,6 +36,7 @@ import torch
 from harness.data.cache import remove_entry
 from harness.decode.predict import sample_lengths
 from harness.files import building, content_hash, locked, write_json
+from harness.model.build import weights_digest
 
 FEATURES_FORMAT = 1  # bump when what is stored, or how it is computed, changes
 FEATURE_CACHE_LIMIT_ENV = "HARNESS_FEATURE_CACHE_GB"
@@ -103,15 +103,11 @@ def _pass_through(features: torch.Tensor) -> torch.Tensor:
 
 def cache_key(model: torch.nn.Module, data_key: str, dtype: np.dtype) -> str:
     """Content key: the feature encoder's weights and layout, the prepared data, the dtype."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(encoder_of(model).state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
     config = model.config
     layout = {name: getattr(config, name, None) for name in
               ("conv_dim", "conv_kernel", "conv_stride", "conv_bias", "feat_extract_norm",
                "feat_extract_activation")}
-    return content_hash({"format": FEATURES_FORMAT, "weights": digest.hexdigest(),
+    return content_hash({"format": FEATURES_FORMAT, "weights": weights_digest(encoder_of(model)),
                          "layout": json.loads(json.dumps(layout)), "data": data_key,
                          "dtype": np.dtype(dtype).name}, length=16)
 

@@ -18,7 +18,6 @@ and touches nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -46,6 +45,7 @@ from harness.model.build import (
     is_activation_checkpointing,
     parameter_counts,
     set_activation_checkpointing,
+    weights_digest,
 )
 from harness.model.dropout import use_uniform_mask_dropout
 from harness.model.freezing import FreezePolicy, apply_policy, drop_frozen_grads, ever_trainable
@@ -343,11 +343,7 @@ def _finish(session: Session, report: Callable[[dict], None]) -> dict[str, Any]:
 
 def _agreed_digest(session: Session) -> str:
     """SHA-256 of the final weights; with several processes, every rank must hold the same."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(_unwrapped(session).state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-    mine = digest.hexdigest()
+    mine = weights_digest(_unwrapped(session))
     if session.accelerator.num_processes > 1:
         digests = gather_object([mine])
         if len(set(digests)) > 1:
