@@ -11,14 +11,18 @@ Only the driver writes: a task returns the worker's result, and the runner recor
 suite lock it holds. A task whose worker is killed (OOM killer, preemption) or whose Ray worker
 or node dies is retried up to MAX_RETRIES times, resuming from the run's checkpoint; after that,
 or for a worker that exits with an error (a retry would fail the same way), the run is recorded
-failed with the reason. Ctrl-C cancels every task not yet done.
+failed with the reason. Ctrl-C cancels every task not yet done: a running task gets
+KeyboardInterrupt and stops its worker's process group; one that does not stop within the grace
+is force-cancelled (its Ray worker killed; the worker job exits with its parent, worker.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +42,7 @@ from harness.run.record import run_record, write_run_spec
 
 MAX_RETRIES = 2  # attempts after the first, for a killed worker or a lost Ray worker or node
 POLL_S = 0.5  # how often the driver shows the progress of the runs in flight
+CANCEL_SLACK_S = 5.0  # past a cancelled task's own stop (KILL_GRACE_S) before it is forced
 INSTALL_HINT = "--executor ray needs Ray: pip install 'harness[ray]'"
 
 
@@ -122,6 +127,7 @@ def run_task(suite: Suite, run: Run, options, data_dir: str, cpus: int) -> dict:
 
     A killed worker raises WorkerKilled, which Ray retries (the worker resumes from the run's
     checkpoint); any other failure is returned, since the same inputs would fail again."""
+    interruptible_by_cancel()
     unseen = unseen_paths(suite, options, data_dir)
     if unseen:
         return {"failed": f"node {socket.gethostname()} cannot see {unseen} (prepared or written "
@@ -139,6 +145,18 @@ def run_task(suite: Suite, run: Run, options, data_dir: str, cpus: int) -> dict:
         return {"failed": str(error), "timings": timings}
     return {"result": result, "timings": timings, "node": socket.gethostname(),
             "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def interruptible_by_cancel() -> None:
+    """Let ray.cancel interrupt this task. Ray delivers a cancel as KeyboardInterrupt through
+    _thread.interrupt_main, which does nothing while SIGINT has no Python handler: in a Ray worker
+    of a cluster started from a process that ignored SIGINT (a background job, `cmd &`, of a
+    non-interactive shell), since an ignored signal stays ignored across fork and exec and Python
+    then installs no handler of its own. Python's default handler is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # a threaded actor: signal.signal is for the main thread only
+    if not callable(signal.getsignal(signal.SIGINT)):  # SIG_IGN, SIG_DFL or not Python's
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def unseen_paths(suite: Suite, options, data_dir: str) -> str | None:
@@ -180,11 +198,18 @@ def ray_reason(error: Exception) -> str:
 
 def _cancel(ray, refs: list) -> None:
     """Cancel unfinished tasks: a queued one never starts, a running one gets KeyboardInterrupt,
-    which stops its worker's process group (placement.run_in_subprocesses)."""
+    which stops its worker's process group (placement.run_in_subprocesses, SIGTERM then SIGKILL
+    after KILL_GRACE_S). A task still running after that is force-cancelled: Ray kills its Ray
+    worker, and the worker job, left without its parent, kills itself (worker.exit_with_parent)."""
     for ref in refs:
         ray.cancel(ref)
-    if refs:
-        ray.wait(refs, num_returns=len(refs), timeout=KILL_GRACE_S + 5)
+    if not refs:
+        return
+    _, running = ray.wait(refs, num_returns=len(refs), timeout=KILL_GRACE_S + CANCEL_SLACK_S)
+    for ref in running:
+        ray.cancel(ref, force=True)
+    if running:
+        ray.wait(running, num_returns=len(running), timeout=CANCEL_SLACK_S)
 
 
 def _alive_node_resources(ray) -> list[dict]:
