@@ -33,6 +33,12 @@ MODEL_DIR = "model"  # the fine-tuned model and processor (save_pretrained)
 SUMMARY_FILE = "train_summary.json"  # written last: training finished
 PREDICTIONS_FILE = "predictions.jsonl"  # id, speaker, duration, reference, hypothesis
 SCORES_FILE = "scores.json"  # harness score's output
+LOGPROBS_DIR = "logprobs"  # test.npz, dev.npz: CTC log-probabilities, float16 (harness.decode)
+
+
+def decoded_predictions_file(decoder: str) -> str:
+    """predictions.jsonl of a decoder other than greedy: predictions.<decoder>.jsonl."""
+    return f"predictions.{decoder}.jsonl"
 
 # ENOSPC: the file system is full; EDQUOT: this user's quota on it is.
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)

@@ -24,10 +24,13 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch 2.13.0 (CPU)" >&2
   .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
 fi
-if ! .venv/bin/python -c "import harness, pytest, hypothesis, ray" >/dev/null 2>&1 \
-   || [ pyproject.toml -nt .venv/.harness-installed ]; then
-  # ray (tests/test_ray.py: a local cluster with fake GPUs) installs in ~12 s from its wheel
-  echo "setup: installing the harness, its test dependencies, ray and tensorboard" >&2
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,lint,ray,tensorboard]"
+if ! .venv/bin/python -c "import harness, pytest, hypothesis, ray, kenlm, kaldingram, pyctcdecode" \
+     >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.harness-installed ]; then
+  # ray (tests/test_ray.py: a local cluster with fake GPUs) installs in ~12 s from its wheel;
+  # lm: the n-gram decoder's KenLM and Kneser-Ney training (the default suite decodes with one)
+  echo "setup: installing the harness, its test dependencies, ray, tensorboard and the LM decoder" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,lint,ray,tensorboard,lm]"
+  # without its dependencies: pyctcdecode 0.5.0 pins numpy<2 (it runs on numpy 2); see pyproject
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps "pyctcdecode==0.5.0"
   touch .venv/.harness-installed
 fi

@@ -13,14 +13,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.data.cache import default_cache_root
+from harness.errors import UserError
+
 HELP = "rescore a run's stored predictions with named text rule sets (writes scores.json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `harness score`."""
     parser.add_argument("run_dir", type=Path, help="a run directory holding predictions.jsonl")
-    parser.add_argument("--text", action="append", required=True, metavar="RULESET",
-                        help="normalization rule set to score with; repeat for several")
+    parser.add_argument("--text", action="append", default=None, metavar="RULESET",
+                        help="normalization rule set to score with; repeat for several "
+                        "(with --decoder, default: the run's text.scoring)")
     parser.add_argument("--boot", type=int, default=None, metavar="N",
                         help="bootstrap resamples for the 95%% intervals (default: the run's "
                         "record's, else 1000)")
@@ -29,6 +33,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "record's, else utterance)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the bootstrap resamples (default: the record's, else 0)")
+    decoding = parser.add_argument_group(
+        "re-decoding", "decode the run's stored log-probabilities again (no model, no training) "
+        "with a decoder of its spec's eval.decoders, or a new one, changed by these options")
+    decoding.add_argument("--decoder", metavar="NAME", default=None,
+                          help="the decoder to (re)run; a name the spec lacks makes a new one "
+                          "(kind ngram when --lm-text is given, else beam)")
+    decoding.add_argument("--lm-text", default=None, metavar="SOURCE",
+                          help="the LM's text: train, synthetic, or a text file")
+    decoding.add_argument("--lm-order", type=int, default=None, metavar="N",
+                          help="n-gram order (1-5)")
+    decoding.add_argument("--alpha", type=float, action="append", default=None,
+                          help="LM weight; repeat for a grid tuned on the dev split")
+    decoding.add_argument("--beta", type=float, action="append", default=None,
+                          help="word insertion bonus; repeat for a grid tuned on the dev split")
+    decoding.add_argument("--beam-width", type=int, default=None, metavar="N")
+    decoding.add_argument("--cache-dir", type=Path, default=None,
+                          help="where LMs (and, for --lm-text train, the prepared data) are "
+                          "cached (default: $HARNESS_CACHE or .harness-cache/)")
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -38,6 +60,11 @@ def run_score(args: argparse.Namespace) -> int:
     from harness.run.store import SuiteStore
     from harness.scoring import score_run_dir
 
+    if args.decoder is not None:
+        return run_redecode(args)
+    if not args.text:
+        raise UserError("name a rule set to score with (--text blog), or a decoder to run "
+                        "(--decoder NAME)")
     store = SuiteStore(Path(args.run_dir).parent)
     record = store.records_by_id().get(Path(args.run_dir).name)
     boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
@@ -54,6 +81,66 @@ def run_score(args: argparse.Namespace) -> int:
             store.put(merged_record(record, scores))
         print(f"updated its record in {store.results_path}: {', '.join(args.text)}")
     return 0
+
+
+def run_redecode(args: argparse.Namespace) -> int:
+    """Decode the stored log-probabilities with one decoder, score it, put it in the record."""
+    from harness.decode.decoders import redecode_spec
+    from harness.run.execute import decode_and_score
+    from harness.run.store import SuiteStore
+
+    run_dir = Path(args.run_dir)
+    spec, decoder = redecode_spec(run_dir, args.decoder, text=args.text, lm_text=args.lm_text,
+                                  lm_order=args.lm_order, alpha=args.alpha, beta=args.beta,
+                                  beam_width=args.beam_width)
+    store = SuiteStore(run_dir.parent)
+    record = store.records_by_id().get(run_dir.name)
+    boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
+    spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={
+        "bootstrap": args.boot or boot.get("n_boot", spec.eval.bootstrap),
+        "bootstrap_seed": args.seed if args.seed is not None
+        else boot.get("seed", spec.eval.bootstrap_seed),
+        "block": args.block or boot.get("block", spec.eval.block)})})
+    cache_root = args.cache_dir or default_cache_root()
+
+    def training_texts():
+        from harness.data.prepare import prepare
+
+        return prepare(spec, cache_root).train["raw_text"]
+
+    decoded = decode_and_score(spec, run_dir, cache_root, training_texts, [decoder])
+    scores = decoded[decoder.name]
+    print(format_scores(scores))
+    print(describe_decoding(scores))
+    print(f"wrote {run_dir / scores['predictions']['file']}")
+    if record is not None and record.get("status") == "finished":
+        with store.exclusive():
+            record = store.records_by_id()[run_dir.name]
+            store.put(with_decoder(record, decoder.name, scores))
+        print(f"updated its record in {store.results_path}: decoder {decoder.name}")
+    return 0
+
+
+def describe_decoding(scores: dict) -> str:
+    """'decoder ngram (ngram, beam 32): alpha 0.5, beta 1.0 of 12 tried on 64 dev utterances'"""
+    decoder, tuning, lm = scores["decoder"], scores.get("tuning"), scores.get("lm")
+    text = f"decoder {decoder['name']} ({decoder['kind']}, beam {decoder['beam_width']})"
+    if lm:
+        text += f", {lm['order']}-gram LM of {lm['source']}"
+    if tuning:
+        text += f": alpha {tuning['alpha']:g}, beta {tuning['beta']:g}"
+        if tuning["grid"]:
+            text += (f", the best of {len(tuning['grid'])} on {tuning['dev_utterances']} dev "
+                     f"utterances under {tuning['rule_set']}")
+    return text + f"; {scores['decode_s']:.1f} s"
+
+
+def with_decoder(record: dict, name: str, scores: dict) -> dict:
+    """The record with one decoder's scores put in (replacing a same-named one)."""
+    old = dict(record.get("scores") or {})
+    decoders = dict(old.get("decoders") or {})
+    decoders[name] = scores
+    return {**record, "scores": {**old, "decoders": decoders}}
 
 
 def merged_record(record: dict, scores: dict) -> dict:

@@ -17,6 +17,7 @@ from harness.config.settings import RunSpec
 # repository (load_dataset("org/name", data_dir="en")): it is read locally only if it exists.
 DATA_PATHS = ("path", "librispeech_path", "data_dir")
 _ONLY_IF_THERE = ("data_dir",)
+LM_SOURCES = ("train", "synthetic")  # eval.decoders[].lm.text values that are not files
 
 
 def located(spec: RunSpec, directory: Path) -> RunSpec:
@@ -26,9 +27,24 @@ def located(spec: RunSpec, directory: Path) -> RunSpec:
         value = getattr(spec.data, name)
         if _is_relative(value) and (name not in _ONLY_IF_THERE or (directory / value).is_dir()):
             changes[name] = str(directory / value)
-    if not changes:
+    if changes:
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update=changes)})
+    return _located_lm_texts(spec, directory)
+
+
+def _located_lm_texts(spec: RunSpec, directory: Path) -> RunSpec:
+    """An LM text file (eval.decoders[].lm.text other than train/synthetic) read from there."""
+    decoders = []
+    for decoder in spec.eval.decoders:
+        lm = decoder.lm
+        if lm is not None and lm.text not in LM_SOURCES and _is_relative(lm.text):
+            lm = lm.model_copy(update={"text": str(directory / lm.text)})
+            decoder = decoder.model_copy(update={"lm": lm})
+        decoders.append(decoder)
+    if tuple(decoders) == spec.eval.decoders:
         return spec
-    return spec.model_copy(update={"data": spec.data.model_copy(update=changes)})
+    return spec.model_copy(update={"eval": spec.eval.model_copy(
+        update={"decoders": tuple(decoders)})})
 
 
 def rebased(raw: dict, source: Path, target: Path) -> dict:

@@ -356,6 +356,82 @@ def _check_rule_set(name: str) -> None:
     get_rule_set(name)  # raises ValueError listing the available rule sets
 
 
+_DECODER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a NAME of the expect: language
+GREEDY = "greedy"
+
+
+class LMSpec(Section):
+    """The n-gram language model of an `ngram` decoder: where its text comes from, its order."""
+
+    text: str = setting(
+        "train",
+        "the LM's training text: train (the run's training transcripts), synthetic (the "
+        "corpus grammar's sentences that no training or test split uses) or a text file",
+    )
+    order: int = setting(4, "n-gram order (Kneser-Ney, kaldingram)", ge=1, le=5)
+    sentences: int = setting(20000, "sentences drawn for text: synthetic", ge=1)
+
+
+class DecoderSpec(Section):
+    """One way of turning a run's test-set CTC outputs into text (harness/decode/)."""
+
+    name: str = setting(..., "what reports and expect: call it (wer.NAME[baseline])")
+    kind: Literal["greedy", "beam", "ngram"] = setting(
+        "beam", "greedy (argmax), beam (prefix beam search) or ngram (beam search + an LM)"
+    )
+    beam_width: int = setting(32, "beams kept per frame", ge=1)
+    lm: LMSpec | None = setting(None, "the language model (kind ngram)")
+    alpha: tuple[float, ...] = setting(
+        (0.25, 0.5, 1.0, 1.5), "LM weights tried on the dev set (the best one decodes test)"
+    )
+    beta: tuple[float, ...] = setting(
+        (0.0, 1.0, 2.0), "word insertion bonuses tried on the dev set"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_lm(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value, "kind": GREEDY if value == GREEDY else "beam"}
+        if isinstance(value, dict) and "kind" not in value:
+            return {**value, "kind": "ngram" if value.get("lm") is not None else "beam"}
+        return value
+
+    @field_validator("alpha", "beta", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float, str)) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DecoderSpec:
+        if not _DECODER_NAME.match(self.name):
+            raise ValueError(f"decoder name {self.name!r}: use letters, digits and _, starting "
+                             "with a letter (expect: names it as wer.NAME)")
+        from harness.text.normalize import RULE_SET_NAMES
+
+        if self.name in RULE_SET_NAMES:
+            raise ValueError(f"decoder name {self.name!r} is a text rule set's name; wer.NAME "
+                             "would be ambiguous")
+        if (self.name == GREEDY) != (self.kind == GREEDY):
+            raise ValueError("the greedy decoder is called greedy, and only it")
+        if self.kind == "ngram" and self.lm is None:
+            raise ValueError(f"decoder {self.name!r}: kind ngram needs lm: {{text, order}}")
+        if self.kind != "ngram" and self.lm is not None:
+            raise ValueError(f"decoder {self.name!r}: lm is for kind ngram, not {self.kind}")
+        if not self.alpha or not self.beta:
+            raise ValueError(f"decoder {self.name!r}: alpha and beta need at least one value")
+        if min(self.alpha) < 0:
+            raise ValueError(f"decoder {self.name!r}: alpha (the LM weight) must be >= 0")
+        return self
+
+    @property
+    def grid(self) -> list[tuple[float, float]]:
+        """(alpha, beta) pairs tuned on dev; a beam search without LM has none to tune."""
+        if self.kind != "ngram":
+            return []
+        return [(alpha, beta) for alpha in self.alpha for beta in self.beta]
+
+
 class EvalSpec(Section):
     """How the test set is decoded and how sure the scores are."""
 
@@ -374,6 +450,36 @@ class EvalSpec(Section):
         0, "seed of the bootstrap resamples, the same for every run of a suite",
         affects_results=False, ge=0
     )
+    # Not in run ids: decoding reads the stored CTC outputs, so runs that differ only here
+    # train once (harness score --decoder re-decodes a finished run).
+    decoders: tuple[DecoderSpec, ...] = setting(
+        (DecoderSpec(name=GREEDY, kind=GREEDY),),
+        "decoders of the test set: greedy (always), beam, or ngram with an LM; each scored",
+        affects_results=False,
+    )
+
+    @field_validator("decoders", mode="before")
+    @classmethod
+    def _greedy_first(cls, value: Any) -> Any:
+        # greedy is always decoded (predictions.jsonl); listing it is optional
+        values = [value] if isinstance(value, (str, dict)) else list(value or [])
+        names = [v if isinstance(v, str) else (v.get("name") if isinstance(v, dict)
+                                                 else getattr(v, "name", None))
+                 for v in values]
+        return values if GREEDY in names else [GREEDY, *values]
+
+    @field_validator("decoders")
+    @classmethod
+    def _unique_names(cls, value: tuple[DecoderSpec, ...]) -> tuple[DecoderSpec, ...]:
+        names = [decoder.name for decoder in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"decoder name given more than once: {', '.join(repeated)}")
+        return value
+
+    def decoder(self, name: str) -> DecoderSpec | None:
+        """The decoder called `name`, or None."""
+        return next((d for d in self.decoders if d.name == name), None)
 
 
 class RunSpec(Section):
@@ -384,6 +490,20 @@ class RunSpec(Section):
     train: TrainSpec = setting(..., "how to fine-tune it")
     text: TextSpec = setting(TextSpec(), "normalization of targets and of scoring")
     eval: EvalSpec = setting(EvalSpec(), "decoding and confidence intervals")
+
+    @model_validator(mode="after")
+    def _tuning_needs_a_dev_split(self) -> RunSpec:
+        # Without data.dev_split the dev set is a selection of the test split (for the dev
+        # curve only): alpha and beta tuned on it would be tuned on test.
+        if self.data.dev_split is None:
+            for decoder in self.eval.decoders:
+                if len(decoder.grid) > 1:
+                    raise ValueError(
+                        f"eval.decoders: {decoder.name!r} tunes alpha and beta on the dev "
+                        "split, and data.dev_split is not set (the dev set is then drawn from "
+                        "the test split, which tuning must never see): set data.dev_split, or "
+                        "give one alpha and one beta")
+        return self
 
 
 def field_paths(model: type[BaseModel] = RunSpec, prefix: str = "") -> dict[str, Any]:

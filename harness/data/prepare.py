@@ -66,9 +66,14 @@ class PreparedData:
     report: dict
 
     @property
+    def cache_root(self) -> Path:
+        """The cache this dataset was prepared in (<cache>/prepared/<key>/)."""
+        return self.dir.parent.parent
+
+    @property
     def features_root(self) -> Path:
         """Where training caches frozen feature-encoder outputs (harness.train.features)."""
-        return self.dir.parent.parent / "features"
+        return self.cache_root / "features"
 
 
 def _pool_settings(spec: RunSpec) -> dict:

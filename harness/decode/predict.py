@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 import torch
 
 from harness.data.batching import collate, cut_batches
+from harness.decode.logprobs import LogProbs
 from harness.files import write_text_atomic
 from harness.scoring.records import check_records
 from harness.text.vocab import PAD, ctc_greedy_decode_batch
@@ -59,14 +60,16 @@ MASKABLE_FAMILIES = frozenset({"wav2vec2", "hubert", "wavlm"})
 COLUMNS = ("id", "speaker", "duration", "raw_text", "input_values")
 
 
-def predict(model: torch.nn.Module, processor, dataset, batch_seconds: float = 120.0
-            ) -> list[dict]:
+def predict(model: torch.nn.Module, processor, dataset, batch_seconds: float = 120.0,
+            logprobs_to: Path | None = None) -> list[dict]:
     """Greedy CTC hypotheses of `dataset`, in its order, each equal to decoding it alone.
 
     Returns {"id", "speaker", "duration", "reference", "hypothesis"} per utterance, with the raw
     transcript as reference (scoring normalizes both sides later). Batches are cut from the
     length-sorted utterances with at most `batch_seconds` of padded audio; a longer utterance is
     decoded alone. Runs on the model's device, in eval mode (its mode is restored afterwards).
+    With `logprobs_to`, the same forward passes also store every utterance's CTC
+    log-probabilities there (harness.decode.logprobs), for the beam and LM decoders.
     """
     missing = [name for name in COLUMNS if name not in dataset.column_names]
     if missing:
@@ -75,13 +78,19 @@ def predict(model: torch.nn.Module, processor, dataset, batch_seconds: float = 1
         raise ValueError(f"eval.batch_seconds must be positive, got {batch_seconds}")
     if len(dataset) == 0:
         return []
-    hypotheses = decode_dataset(model, processor, dataset, batch_seconds).hypotheses
+    decoded = decode_dataset(model, processor, dataset, batch_seconds,
+                             keep_logprobs=logprobs_to is not None)
     rows = dataset.select_columns(["id", "speaker", "duration", "raw_text"]).to_list()
-    return [
+    records = [
         {"id": row["id"], "speaker": row["speaker"], "duration": float(row["duration"]),
          "reference": row["raw_text"], "hypothesis": hypothesis}
-        for row, hypothesis in zip(rows, hypotheses, strict=True)
+        for row, hypothesis in zip(rows, decoded.hypotheses, strict=True)
     ]
+    if logprobs_to is not None:
+        vocab = processor.tokenizer.get_vocab()
+        labels = sorted(vocab, key=vocab.get)
+        LogProbs(labels, records, decoded.logprobs).save(logprobs_to)
+    return records
 
 
 def decoding_mode(model: torch.nn.Module) -> str:
@@ -131,10 +140,12 @@ class Decoded:
     hypotheses: list[str]
     blank_frames: int
     frames: int
+    logprobs: list[np.ndarray] | None = None  # [frames, V] float16 per utterance, when kept
 
 
 def decode_dataset(model: torch.nn.Module, processor, dataset, batch_seconds: float,
-                   autocast: Callable[[], AbstractContextManager] | None = None) -> Decoded:
+                   autocast: Callable[[], AbstractContextManager] | None = None,
+                   keep_logprobs: bool = False) -> Decoded:
     """The one decoding loop, for the test set after training and the dev set during it.
 
     Batches as `plan_batches` cuts them, each decoded the exact way `decoding_mode` picks; in
@@ -150,6 +161,7 @@ def decode_dataset(model: torch.nn.Module, processor, dataset, batch_seconds: fl
     pad_id = vocab[PAD]
     audio = dataset.with_format("numpy", columns=["input_values"])
     hypotheses: list[str] = [""] * len(dataset)
+    logprobs: list = [None] * len(dataset)
     blank = frames = 0
     was_training = model.training
     model.eval()
@@ -160,7 +172,11 @@ def decode_dataset(model: torch.nn.Module, processor, dataset, batch_seconds: fl
             for indices in batches:
                 waveforms = list(audio[indices]["input_values"])
                 with autocast() if autocast is not None else nullcontext():
-                    ids, lengths = frame_ids(model, mode, waveforms)
+                    ids, lengths, logits = frame_outputs(model, mode, waveforms)
+                if keep_logprobs:
+                    scores = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+                    for row, index in enumerate(indices):
+                        logprobs[index] = scores[row, :lengths[row]].astype(np.float16)
                 for row, length in enumerate(lengths):
                     blank += int((ids[row, :length] == pad_id).sum())
                     frames += int(length)
@@ -171,20 +187,21 @@ def decode_dataset(model: torch.nn.Module, processor, dataset, batch_seconds: fl
     finally:
         bar.close()
         model.train(was_training)
-    return Decoded(hypotheses, blank, frames)
+    return Decoded(hypotheses, blank, frames, logprobs if keep_logprobs else None)
 
 
 def decode_batch(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray],
                  vocab: dict[str, int]) -> list[str]:
     """Hypotheses of one batch of normalized 16 kHz waveforms, decoded the `mode` way."""
-    ids, frames = frame_ids(model, mode, waveforms)
+    ids, frames, _ = frame_outputs(model, mode, waveforms)
     return ctc_greedy_decode_batch(ids, frames, vocab)
 
 
-def frame_ids(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray]
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """The argmax token of every frame of one batch (rows padded) and each utterance's frame
-    count; each row's first `frames` ids are what the model gives that utterance alone."""
+def frame_outputs(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """The argmax token of every frame of one batch (rows padded), each utterance's frame
+    count, and the logits [B, T, V]; each row's first `frames` frames are what the model gives
+    that utterance alone."""
     parameter = next(model.parameters())
     lengths = torch.tensor([len(w) for w in waveforms])
     batch = collate(list(waveforms), None, attention_mask=mode != EQUAL_LENGTHS)
@@ -195,7 +212,7 @@ def frame_ids(model: torch.nn.Module, mode: str, waveforms: Sequence[np.ndarray]
     with exact_norm:
         logits = model(**inputs).logits
     frames = model._get_feat_extract_output_lengths(lengths).long()
-    return logits.argmax(dim=-1).cpu().numpy(), frames.numpy()
+    return logits.argmax(dim=-1).cpu().numpy(), frames.numpy(), logits
 
 
 @contextmanager

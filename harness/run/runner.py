@@ -113,6 +113,11 @@ def run_suite(suite: Suite, options: RunOptions = RunOptions()) -> SuiteOutcome:
         check_precisions(select_runs(suite, options.only), visible_gpus())
     if options.run_timeout is not None and options.run_timeout <= 0:
         raise UserError(f"--run-timeout must be positive, got {options.run_timeout:g} s")
+    if any(decoder.kind != "greedy" for run in select_runs(suite, options.only)
+           for decoder in run.spec.eval.decoders):
+        from harness.decode.lm import check_installed
+
+        check_installed()  # before anything trains, not after the first run has
     store = suite_store(suite, options.runs_root)
     outcome = SuiteOutcome()
     with store.exclusive():

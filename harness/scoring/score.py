@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import UserError
-from harness.files import PREDICTIONS_FILE, SCORES_FILE, write_json_atomic
+from harness.files import (
+    PREDICTIONS_FILE,
+    SCORES_FILE,
+    decoded_predictions_file,
+    write_json_atomic,
+)
 from harness.scoring import bootstrap
 from harness.scoring.counts import EditCounts, align, count_edits, error_tallies
 from harness.scoring.records import check_records, load_predictions
@@ -190,8 +195,10 @@ def score_run_dir(
     block: str = "utterance",
     level: float = 0.95,
     top_k: int = 10,
+    decoder: str = "greedy",
 ) -> dict:
-    """Score run_dir/predictions.jsonl, write run_dir/scores.json atomically, return the scores.
+    """Score run_dir/predictions.jsonl, write run_dir/scores.json atomically, return the scores;
+    for another `decoder`, its predictions.<decoder>.jsonl into scores.<decoder>.json.
 
     Besides score_predictions' figures, each rule set gets its `top_errors` and the scores record
     the sha256 of the predictions they were computed from.
@@ -199,9 +206,10 @@ def score_run_dir(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
-    path = run_dir / PREDICTIONS_FILE
+    greedy = decoder == "greedy"
+    path = run_dir / (PREDICTIONS_FILE if greedy else decoded_predictions_file(decoder))
     if not path.is_file():
-        raise UserError(f"{run_dir}: no {PREDICTIONS_FILE} in it (has the run been decoded?)")
+        raise UserError(f"{run_dir}: no {path.name} in it (has the run been decoded?)")
     data = path.read_bytes()
     records = load_predictions(path)
     scores = score_predictions(records, rule_set_names, n_boot, seed, block, level)
@@ -212,6 +220,6 @@ def score_run_dir(
                                                             "deletions")}
         # per rule set: a later `harness score` can add rule sets to a record from new predictions
         entry["predictions_sha256"] = sha
-    scores["predictions"] = {"file": PREDICTIONS_FILE, "n_records": len(records), "sha256": sha}
-    write_json_atomic(run_dir / SCORES_FILE, scores)
+    scores["predictions"] = {"file": path.name, "n_records": len(records), "sha256": sha}
+    write_json_atomic(run_dir / (SCORES_FILE if greedy else f"scores.{decoder}.json"), scores)
     return scores
