@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decoding.add_argument("--lm-text", default=None, metavar="SOURCE",
                           help="the LM's text: train, synthetic, or a text file")
     decoding.add_argument("--lm-order", type=int, default=None, metavar="N",
-                          help="n-gram order (1-5)")
+                          help="n-gram order (2-5)")
     decoding.add_argument("--alpha", type=float, action="append", default=None,
                           help="LM weight; repeat for a grid tuned on the dev split")
     decoding.add_argument("--beta", type=float, action="append", default=None,

@@ -368,7 +368,8 @@ class LMSpec(Section):
         "the LM's training text: train (the run's training transcripts), synthetic (the "
         "corpus grammar's sentences that no training or test split uses) or a text file",
     )
-    order: int = setting(4, "n-gram order (Kneser-Ney, kaldingram)", ge=1, le=5)
+    # KenLM reads bigrams and up; kaldingram writes up to 5-grams
+    order: int = setting(4, "n-gram order (Kneser-Ney, kaldingram)", ge=2, le=5)
     sentences: int = setting(20000, "sentences drawn for text: synthetic", ge=1)
 
 
