@@ -6,11 +6,13 @@
       - wer.whisper[labeled=5h] < wer.whisper[labeled=10min] significantly
       - wer[lr=*] >= wer[baseline]                     # no learning rate beats the baseline's
       - train_seconds[*] < 600
+      - wer.ngram[baseline] < wer[baseline] significantly   # the LM helps the same run
 
 An expectation compares a metric of some runs with a number or with the same kind of metric of
 other runs: `<`, `<=`, `>` or `>=`, optionally `significantly` (a paired bootstrap on the same
 test utterances must agree). Metrics: `wer` and `cer` (fractions; a rule set after a dot, e.g.
-`wer.whisper`, else the baseline's first `text.scoring` rule set), `final_loss` and
+`wer.whisper`, else the baseline's first `text.scoring` rule set; then a decoder of
+`eval.decoders`, e.g. `wer.ngram` or `wer.whisper.ngram`, else greedy), `final_loss` and
 `train_seconds`. Runs: `[baseline]`, `[*]` (every run), or settings such as `[labeled=1h]` or
 `[labeled=1h,lr=3e-4]`: the run with those values and the baseline's everywhere else (globs:
 `[lr=*]`). Bounds read `0.25` or `25%`.

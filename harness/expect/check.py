@@ -6,7 +6,11 @@ runs). A run replicated over training seeds (`seeds:`) is the mean of its replic
 utterances, paired by training seed where both sides have several (the two-level bootstrap of
 harness.scoring.seeded; with one seed, the utterance bootstrap), with the baseline's
 `eval.bootstrap`, `eval.block` and `eval.bootstrap_seed` as the report's Δ column, to put the
-95% interval of left - right wholly on the claimed side of 0. An expectation is `failed` when a
+95% interval of left - right wholly on the claimed side of 0. A side with a decoder other than
+greedy (`wer.ngram`) reads that decoder's scores (`scores.decoders.<name>`, checked against
+predictions.<name>.jsonl) and predictions, so `wer.ngram[baseline] < wer[baseline]
+significantly` pairs one run's two decodings of the same test utterances, seed by seed.
+An expectation is `failed` when a
 value that could be measured breaks it, `error` when nothing breaks it but a run it needs has no
 value (not run, failed, not scored).
 """
@@ -17,10 +21,11 @@ import operator
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.config.settings import GREEDY
 from harness.errors import UserError
 from harness.expect.parse import RATE_METRICS, Number
 from harness.expect.resolve import Expectation, RunRef, Side
-from harness.files import PREDICTIONS_FILE
+from harness.files import PREDICTIONS_FILE, decoded_predictions_file
 from harness.run.record import RunRecord, checked_scores
 from harness.run.store import SuiteStore, suite_store
 from harness.scoring import load_predictions
@@ -58,12 +63,10 @@ def format_expectations(rows: Sequence[dict]) -> str:
 class _Checker:
     def __init__(self, records_by_id: dict, suite, runs_root: Path):
         self.store = SuiteStore(runs_root / suite.name)
-        # Scores as they hold for the predictions on disk, as the report shows them.
-        self.records = {run_id: RunRecord({**raw, "scores": checked_scores(
-                            raw.get("scores"), self.store.run_dir(run_id) / PREDICTIONS_FILE)[0]})
-                        for run_id, raw in records_by_id.items()}
+        self.raw = records_by_id
+        self.records: dict[tuple[str, str], RunRecord] = {}
         self.settings = PairedSettings.of(suite.baseline.spec)
-        self.predictions: dict[str, list[dict]] = {}
+        self.predictions: dict[tuple[str, str], list[dict]] = {}
         self.seeded = bool(suite.seeds)
         self.as_percent = False
 
@@ -118,7 +121,7 @@ class _Checker:
                 text = (f"{a.slug} {self.format(left.metric, va)} vs "
                         f"{self.format(right.metric, vb)}")
             if comparison.significantly:
-                paired = self.paired(left, a, b)
+                paired = self.paired(left, right, a, b)
                 if isinstance(paired, str):
                     missing.append(f"{a.slug} vs {b.slug} ({paired})")
                     continue
@@ -149,14 +152,34 @@ class _Checker:
             values.append(value)
         return sum(values) / len(values), None
 
+    def path(self, run_id: str, decoder: str) -> Path:
+        """The run's predictions file of a decoder."""
+        name = PREDICTIONS_FILE if decoder == GREEDY else decoded_predictions_file(decoder)
+        return self.store.run_dir(run_id) / name
+
+    def record(self, run_id: str, decoder: str) -> RunRecord | None:
+        """The run's record with the decoder's scores in place of `scores`, as they hold for
+        the decoder's predictions on disk (as the report shows them); None when never run."""
+        key = (run_id, decoder)
+        if key not in self.records and run_id in self.raw:
+            raw = self.raw[run_id]
+            scores = raw.get("scores")
+            if decoder != GREEDY:
+                scores = RunRecord(raw).decoders.get(decoder)
+            scores = checked_scores(scores, self.path(run_id, decoder))[0]
+            self.records[key] = RunRecord({**raw, "scores": scores})
+        return self.records.get(key)
+
     def run_value(self, side: Side, run_id: str) -> tuple[float | None, str | None]:
         """The metric of one run from its record, or None and why not."""
-        record = self.records.get(run_id)
+        record = self.record(run_id, side.decoder)
         if record is None:
             return None, "not run yet"
         if record.status != "finished":
             reason = str(record.reason or "no reason recorded")
             return None, "failed: " + reason[:_MAX_REASON_CHARS]
+        if side.metric in RATE_METRICS and side.decoder != GREEDY and not record.scored:
+            return None, f"not decoded with {side.decoder}"
         if side.metric in RATE_METRICS:
             if record.scores(side.rule_set) is None:
                 return None, f"no scores under {side.rule_set}"
@@ -165,23 +188,27 @@ class _Checker:
         value = record.train(side.metric)
         return (value, None) if value is not None else (None, f"no {side.metric} recorded")
 
-    def paired(self, side: Side, a: RunRef, b: RunRef) -> Difference | str:
-        """The paired test of a against b (difference a - b), paired by the training seeds
-        both were run with and by utterance, or why there is none."""
+    def paired(self, left: Side, right: Side, a: RunRef, b: RunRef) -> Difference | str:
+        """The paired test of a (decoded as the left side says) against b (as the right side
+        says): difference a - b, paired by the training seeds both were run with and by
+        utterance, or why there is none. a and b may be one run under two decoders."""
         seeds = [seed for seed in a.by_seed if seed in b.by_seed]
         if not seeds:
             return f"{a.slug} and {b.slug} share no training seed to pair"
+        wanted = {(a.by_seed[s], left.decoder) for s in seeds} | {
+            (b.by_seed[s], right.decoder) for s in seeds}
         try:
-            for run_id in {a.by_seed[s] for s in seeds} | {b.by_seed[s] for s in seeds}:
-                if run_id not in self.predictions:
-                    path = self.store.run_dir(run_id) / PREDICTIONS_FILE
+            for run_id, decoder in sorted(wanted):
+                if (run_id, decoder) not in self.predictions:
+                    path = self.path(run_id, decoder)
                     if not path.is_file():
-                        return f"run {run_id} has no {PREDICTIONS_FILE} for the paired test"
-                    self.predictions[run_id] = load_predictions(path)
+                        return f"run {run_id} has no {path.name} for the paired test"
+                    self.predictions[(run_id, decoder)] = load_predictions(path)
         except UserError as error:
             return f"no paired test: {error}"
-        pairs = [(self.predictions[b.by_seed[s]], self.predictions[a.by_seed[s]]) for s in seeds]
-        paired = seed_paired_difference(pairs, side.rule_set, side.metric, self.settings)
+        pairs = [(self.predictions[(b.by_seed[s], right.decoder)],
+                  self.predictions[(a.by_seed[s], left.decoder)]) for s in seeds]
+        paired = seed_paired_difference(pairs, left.rule_set, left.metric, self.settings)
         return paired if paired.tested else str(paired.note)
 
     def format(self, metric: str, value: float | None, signed: int = 0) -> str:

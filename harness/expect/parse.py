@@ -2,15 +2,18 @@
 
     expectation := operand COMPARATOR operand ["significantly"]
     operand     := metric | number
-    metric      := NAME ["." RULE_SET] ["[" selector "]"]       wer, wer.whisper[labeled=1h]
+    metric      := NAME ["." RULE_SET] ["." DECODER] ["[" selector "]"]
+                                              wer, wer.whisper[labeled=1h], wer.blog.ngram[*]
     selector    := "*" | "baseline" | setting "=" value ("," setting "=" value)*
     number      := 0.25 | 25% | 1e-3                             (25% reads as 0.25)
     COMPARATOR  := <  <=  >  >=
 
 A metric without a selector means every run (`[*]`). Values are bare (`3e-4`, `1h`,
 `encoder_for_steps:100`, globs `*` and `?`) or double-quoted with `\\"` and `\\\\` escapes.
-This module only reads and prints; which runs a selector names, and which rule set a bare `wer`
-means, are decided against a suite in `harness.expect.resolve`.
+A single name after the metric is a rule set when it is one (harness.text.normalize), else a
+decoder of `eval.decoders` (`wer.ngram`): decoder names never equal a rule set's. This module
+only reads and prints; which runs a selector names, which rule set a bare `wer` means and
+whether a decoder exists are decided against a suite in `harness.expect.resolve`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from harness.errors import UserError
+from harness.text.normalize import RULE_SET_NAMES
 
 # Metrics a run record holds: error rates per scoring rule set, and figures of its training.
 RATE_METRICS = ("wer", "cer")
@@ -32,7 +36,7 @@ COMPARATORS = ("<", "<=", ">", ">=")
 _GRAMMAR = r"""
     start: operand COMPARATOR operand SIGNIFICANTLY?
     ?operand: metric | number
-    metric: NAME ("." NAME)? ("[" selection "]")?
+    metric: NAME ("." NAME)? ("." NAME)? ("[" selection "]")?
     selection: STAR                              -> every_run
              | NAME                              -> named_run
              | condition ("," condition)*        -> conditions
@@ -104,16 +108,30 @@ EVERY_RUN = Selector("every")
 
 @dataclass(frozen=True)
 class MetricRef:
-    """A metric of the runs a selector names, under a rule set (None: the suite's first)."""
+    """A metric of the runs a selector names, under a rule set (None: the suite's first) and
+    a decoder (None: greedy).
+
+    Built with a rule set that is no rule set's name and no decoder, the name is the decoder
+    (MetricRef('wer', 'ngram') is wer.ngram), as the text `wer.ngram` reads: an object means
+    what its printed form does.
+    """
 
     metric: str
     rule_set: str | None
     selector: Selector = EVERY_RUN
+    decoder: str | None = None
+
+    def __post_init__(self):
+        if self.decoder is None and self.rule_set is not None and (
+                self.rule_set not in RULE_SET_NAMES):
+            object.__setattr__(self, "decoder", self.rule_set)
+            object.__setattr__(self, "rule_set", None)
 
     @property
     def name(self) -> str:
-        """'wer' or 'wer.whisper'."""
-        return self.metric + (f".{self.rule_set}" if self.rule_set else "")
+        """'wer', 'wer.whisper', 'wer.ngram' or 'wer.whisper.ngram'."""
+        return self.metric + "".join(f".{part}" for part in (self.rule_set, self.decoder)
+                                     if part)
 
     def __str__(self) -> str:
         return f"{self.name}[{self.selector}]"
@@ -180,10 +198,20 @@ def _operand(node, text: str) -> Operand:
         if not math.isfinite(value):
             raise ParseError(f"{text!r}: {digits} is too large a number")
         return Number(value, bool(percent))
-    names = [child for child in node.children if isinstance(child, lark.Token)]
-    metric, rule_set = str(names[0]), (str(names[1]) if len(names) > 1 else None)
+    names = [str(child) for child in node.children if isinstance(child, lark.Token)]
+    metric, qualifiers = names[0], names[1:]
+    rule_set = decoder = None
+    if len(qualifiers) == 2:
+        rule_set, decoder = qualifiers
+        if rule_set not in RULE_SET_NAMES and decoder in RULE_SET_NAMES:
+            raise ParseError(f"{text!r}: write the rule set first, then the decoder: "
+                             f"{metric}.{decoder}.{rule_set}")
+    elif qualifiers and qualifiers[0] in RULE_SET_NAMES:
+        rule_set = qualifiers[0]
+    elif qualifiers:
+        decoder = qualifiers[0]
     selection = next((child for child in node.children if isinstance(child, lark.Tree)), None)
-    return MetricRef(_known_metric(metric, text), rule_set, _selector(selection, text))
+    return MetricRef(_known_metric(metric, text), rule_set, _selector(selection, text), decoder)
 
 
 def _known_metric(metric: str, text: str) -> str:
@@ -234,9 +262,9 @@ def _check_meaning(comparison: Comparison, text: str) -> None:
     if not metrics:
         raise ParseError(f"{text!r}: compares two numbers; name a metric, e.g. wer[baseline]")
     for ref in metrics:
-        if ref.rule_set is not None and ref.metric not in RATE_METRICS:
+        if (ref.rule_set or ref.decoder) is not None and ref.metric not in RATE_METRICS:
             raise ParseError(f"{text!r}: {ref.metric} is a training figure and has no rule set "
-                             f"(only {' and '.join(RATE_METRICS)} do)")
+                             f"or decoder (only {' and '.join(RATE_METRICS)} do)")
     for side in sides:
         bound_is_rate = any(ref.metric in RATE_METRICS for ref in metrics)
         # A rate can pass 1 (insertions), but a bound above 2 is a percentage written bare.

@@ -9,8 +9,11 @@ suite (`lr=*` names every run that changes only the learning rate, and the basel
 A setting is its dotted path (`train.lr`) or its last part (`lr`) when that is unambiguous.
 
 A metric without a rule set (`wer`) means the baseline's first `text.scoring` rule set; every
-run a side names must be scored with the rule set used. With `seeds:`, a selector names a
-setting with all its training-seed replicas (their mean is what is compared).
+run a side names must be scored with the rule set used. A metric without a decoder means greedy
+decoding; a decoder (`wer.ngram`) must be one of the baseline's `eval.decoders`, and a relation
+may compare one run under two decoders (`wer.ngram[baseline] < wer[baseline]`). With `seeds:`,
+a selector names a setting with all its training-seed replicas (their mean is what is
+compared).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from harness.config.settings import field_paths
+from harness.config.settings import GREEDY, field_paths
 from harness.config.values import display_value
 from harness.expect.parse import (
     RATE_METRICS,
@@ -33,6 +36,7 @@ from harness.expect.parse import (
     ParseError,
     parse_expression,
 )
+from harness.text.normalize import RULE_SET_NAMES
 
 SECTION = "expect"
 
@@ -59,11 +63,13 @@ class Side:
     metric: str
     rule_set: str | None  # None for training figures
     runs: tuple[RunRef, ...]
+    decoder: str = GREEDY
 
     @property
     def label(self) -> str:
-        """'wer.blog', or 'final_loss'."""
-        return self.metric + (f".{self.rule_set}" if self.rule_set else "")
+        """'wer.blog', 'wer.blog.ngram' (a decoder other than greedy), or 'final_loss'."""
+        return self.metric + "".join(f".{part}" for part in (
+            self.rule_set, None if self.decoder == GREEDY else self.decoder) if part)
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class _Resolver:
             pairs = _pairs(comparison, left, right)
             if not pairs:
                 raise _Problem(f"{text!r}: compares each run's {left.label} with itself; name "
-                               "different runs or a different rule set on the two sides")
+                               "different runs, rule sets or decoders on the two sides")
             if comparison.significantly and left.rule_set != right.rule_set:
                 raise _Problem(f"{text!r}: 'significantly' needs one rule set on both sides "
                                f"(here {left.rule_set} and {right.rule_set})")
@@ -155,7 +161,8 @@ class _Resolver:
             return operand.amount
         runs = self.select(operand, text)
         return Side(operand.metric, self.rule_set(operand, runs, text),
-                    tuple(RunRef(run.id, run.slug, self.replicas[run.setting]) for run in runs))
+                    tuple(RunRef(run.id, run.slug, self.replicas[run.setting]) for run in runs),
+                    self.decoder(operand, runs, text))
 
     def select(self, ref: MetricRef, text: str) -> list:
         selector = ref.selector
@@ -231,6 +238,29 @@ class _Resolver:
             raise _Problem(f"{text!r}: run {run.slug!r} is not scored with {name!r}{how}; its "
                            f"text.scoring: {', '.join(run.spec.text.scoring)}")
         return name
+
+
+    def decoder(self, ref: MetricRef, runs: list, text: str) -> str:
+        """The decoder a side reads (greedy when it names none), known to the baseline's
+        `eval.decoders` and decoded for every run it names."""
+        if ref.decoder is None:
+            return GREEDY
+        known = [d.name for d in self.runs[0].spec.eval.decoders]
+        if ref.decoder not in known:
+            close = difflib.get_close_matches(ref.decoder, known + list(RULE_SET_NAMES), n=1,
+                                              cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            either = ("" if ref.rule_set else
+                      f", nor a text rule set ({', '.join(RULE_SET_NAMES)})")
+            raise _Problem(f"{text!r}: {ref.decoder!r} is no decoder of the baseline's "
+                           f"eval.decoders ({', '.join(known)}){either}{hint}")
+        undecoded = [run for run in runs if run.spec.eval.decoder(ref.decoder) is None]
+        if undecoded:
+            run = undecoded[0]
+            raise _Problem(f"{text!r}: run {run.slug!r} is not decoded with {ref.decoder!r}; "
+                           "its eval.decoders: "
+                           + ", ".join(d.name for d in run.spec.eval.decoders))
+        return ref.decoder
 
 
 def _pairs(comparison: Comparison, left: Side, right: Side) -> tuple:

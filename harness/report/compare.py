@@ -10,11 +10,12 @@ utterance bootstrap alone.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from harness.report.load import SettingResult, SuiteResults
 from harness.scoring.paired import Difference, PairedSettings, seed_paired_difference
 
-__all__ = ["Difference", "differences", "paired_settings"]
+__all__ = ["Difference", "differences", "paired_settings", "setting_difference"]
 
 
 def paired_settings(results: SuiteResults) -> PairedSettings | None:
@@ -24,18 +25,20 @@ def paired_settings(results: SuiteResults) -> PairedSettings | None:
     return PairedSettings.of(results.suite.baseline.spec)
 
 
-def differences(results: SuiteResults, metric: str = "wer") -> dict[tuple[str, str], Difference]:
+def differences(results: SuiteResults, metric: str = "wer",
+                rule_sets: Sequence[str] | None = None) -> dict[tuple[str, str], Difference]:
     """(setting's first run id, rule set) -> difference to the baseline, for every scored
-    setting but the baseline."""
+    setting but the baseline, under `rule_sets` (default: all of results.rule_sets). On a
+    decoder's view (SuiteResults.decoded) both sides are that decoder's."""
     settings = paired_settings(results)
     baseline = results.settings[0]
     out: dict[tuple[str, str], Difference] = {}
     for setting in results.settings[1:]:
         if not setting.scored:
             continue
-        for rule_set in results.rule_sets:
-            out[(setting.run.id, rule_set)] = _difference(baseline, setting, rule_set, metric,
-                                                          settings)
+        for rule_set in results.rule_sets if rule_sets is None else rule_sets:
+            out[(setting.run.id, rule_set)] = setting_difference(baseline, setting, rule_set,
+                                                                 metric, settings)
     return out
 
 
@@ -44,8 +47,10 @@ def _by_seed(setting: SettingResult, rule_set: str, metric: str) -> dict:
             if result.rate(rule_set, metric) is not None}
 
 
-def _difference(baseline: SettingResult, setting: SettingResult, rule_set: str, metric: str,
-                settings: PairedSettings | None) -> Difference:
+def setting_difference(baseline: SettingResult, setting: SettingResult, rule_set: str,
+                       metric: str, settings: PairedSettings | None) -> Difference:
+    """setting - baseline, paired by the training seeds both scored and by utterance; the two
+    may be one setting seen through two decoders (SuiteResults.decoded)."""
     if settings is None:
         return Difference(None, note="the baseline has no scores")
     a, b = _by_seed(baseline, rule_set, metric), _by_seed(setting, rule_set, metric)
@@ -56,10 +61,16 @@ def _difference(baseline: SettingResult, setting: SettingResult, rule_set: str, 
     point = (sum(b[s].rate(rule_set, metric) - a[s].rate(rule_set, metric) for s in seeds)
              / len(seeds))
     if any(r.predictions is None for s in seeds for r in (a[s], b[s])):
-        return Difference(point, note="predictions.jsonl missing, no paired test",
+        return Difference(point, note=f"{_missing(a, b, seeds)} missing, no paired test",
                           seeds=len(seeds))
     pairs = [(a[s].predictions, b[s].predictions) for s in seeds]
     paired = seed_paired_difference(pairs, rule_set, metric, settings)
     # e.g. different test sets: the difference of the stored rates stands, untested
     return paired if paired.tested else dataclasses.replace(paired, value=point,
                                                             seeds=len(seeds))
+
+
+def _missing(a: dict, b: dict, seeds: list) -> str:
+    """The name of the predictions file that is missing (predictions.<decoder>.jsonl)."""
+    return next(r.predictions_path.name for s in seeds for r in (a[s], b[s])
+                if r.predictions is None)

@@ -1,5 +1,5 @@
-"""Figures (PNG, headless): WER against labeled hours, WER per axis value, training loss, dev
-WER/CER against updates.
+"""Figures (PNG, headless): WER against labeled hours (a line per decoder), WER per axis value,
+training loss, dev WER/CER against updates.
 
 Figures are drawn on `matplotlib.figure.Figure` objects with the Agg canvas, never through
 pyplot, so no display, global backend or figure registry is involved, and the PNGs carry no
@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter
 
+from harness.config.settings import GREEDY
 from harness.report.compare import paired_settings
 from harness.report.load import RunResult, SuiteResults
 from harness.report.replicas import summarize
@@ -122,33 +123,57 @@ def hours_lines(results: SuiteResults, summaries: dict | None = None) -> HoursLi
 
 
 def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
-    """WER against labeled hours (log x) with interval bars; see `hours_lines` for the lines."""
-    summaries = summarize(results, paired_settings(results), metrics=("wer",))
+    """WER against labeled hours (log x) with interval bars; see `hours_figure`."""
+    drawn = hours_figure(results)
+    if drawn is None:
+        return None
+    figure, caption = drawn
+    name = "wer_vs_labeled_hours.png"
+    _save(figure, directory / name)
+    return FigureFile(name, "WER against labeled audio", caption)
+
+
+def hours_figure(results: SuiteResults) -> tuple[Figure, str] | None:
+    """The WER-against-labeled-hours figure and its caption: a panel per rule set, a line per
+    group of `hours_lines` and per decoder (as the wav2vec 2.0 paper's tables give each labeled
+    size with and without an LM), or None when the suite does not vary labeled audio."""
+    settings = paired_settings(results)
+    summaries = summarize(results, settings, metrics=("wer",))
     drawn = hours_lines(results, summaries)
     if drawn is None:
         return None
+    decoders = {GREEDY: summaries} | {
+        name: summarize(results.decoded(name), settings, metrics=("wer",))
+        for name in results.decoders[1:]}
     suite, line_keys, fixed, lines = results.suite, drawn.line_keys, drawn.fixed, drawn.lines
     labeled_texts = setting_texts(suite, LABELED)
     base_id = suite.baseline.id
     rule_sets = results.rule_sets
     figure = Figure(figsize=(5.2 * len(rule_sets), 3.8))
     axes = figure.subplots(1, len(rule_sets), squeeze=False)[0]
-    colors = _colors(len(lines))
+    colors = _colors(len(lines) * len(decoders))
+    styles = ("-", "--", ":", "-.")
     ticks: dict[float, str] = {}
     for ax, rule_set in zip(axes, rule_sets, strict=True):
-        for color, (group, members) in zip(colors, lines.items(), strict=True):
-            members = [m for m in members if (m.run.id, rule_set, "wer") in summaries]
+        starred = False
+        for index, ((group, members), (decoder, cells)) in enumerate(
+                (line, decoder) for line in lines.items() for decoder in decoders.items()):
+            members = [m for m in members if (m.run.id, rule_set, "wer") in cells]
+            if not members:
+                continue
             xs = [labeled_hours(m) for m in members]
             ticks.update({x: labeled_texts[m.run.id] for x, m in zip(xs, members, strict=True)})
-            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}"
-                              for k, v in zip(line_keys, group, strict=True))
-            _errorbar(ax, xs, members, rule_set, summaries, marker="o", color=color,
-                      label=label or "labeled audio")
+            parts = [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(line_keys, group, strict=True)]
+            parts += [decoder] if len(decoders) > 1 else []
+            _errorbar(ax, xs, members, rule_set, cells, marker="o", color=colors[index],
+                      linestyle=styles[list(decoders).index(decoder) % len(styles)],
+                      label=", ".join(parts) or "labeled audio")
             for x, member in zip(xs, members, strict=True):
                 if member.run.id == base_id:
-                    mean = summaries[(member.run.id, rule_set, "wer")].mean
-                    ax.plot([x], [100 * mean], marker="*", markersize=14,
-                            color="black", linestyle="none", label="baseline", zorder=5)
+                    mean = cells[(member.run.id, rule_set, "wer")].mean
+                    ax.plot([x], [100 * mean], marker="*", markersize=14, color="black",
+                            linestyle="none", label="_" if starred else "baseline", zorder=5)
+                    starred = True
         ax.set_xscale("log")
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
         ax.minorticks_off()
@@ -156,14 +181,15 @@ def wer_vs_hours(results: SuiteResults, directory: Path) -> FigureFile | None:
         ax.set_ylabel(f"test WER % ({rule_set})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    name = "wer_vs_labeled_hours.png"
-    _save(figure, directory / name)
     held = ", ".join(f"`{k}`" for k in fixed)
+    per = [f"`{k}`" for k in line_keys] + (["decoder"] if len(decoders) > 1 else [])
     caption = ("Test WER against labeled audio, bars: 95% bootstrap intervals. "
                + (SEEDS_CAPTION if suite.seeds else "")
-               + (f"A line per {' and '.join(f'`{k}`' for k in line_keys)}. " if line_keys else "")
+               + (f"A line per {' and '.join(per)}. " if per else "")
+               + (f"Decoders: {', '.join(decoders)} (the Decoders section says what each is). "
+                  if len(decoders) > 1 else "")
                + (f"Runs with {held} other than the baseline's are left out." if held else ""))
-    return FigureFile(name, "WER against labeled audio", caption.strip())
+    return figure, caption.strip()
 
 
 def wer_per_axis(results: SuiteResults, directory: Path) -> FigureFile | None:

@@ -4,6 +4,11 @@ Everything comes from `runs/<suite>/`: results.jsonl (one record per run, the la
 and each run directory's train_log.jsonl and predictions.jsonl. Nothing is recomputed from
 a model; a run of the suite file without a record is shown as "not run", and a record whose run
 is no longer in the suite file is counted, not shown.
+
+A run decoded by several decoders (`eval.decoders`) is read one decoder at a time:
+`RunResult.decoded(name)` is the same run seen through that decoder's scores
+(`scores.decoders.<name>`) and predictions (predictions.<name>.jsonl), so every table, test and
+figure written for greedy decoding works unchanged on any decoder.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from harness.config.settings import GREEDY
 from harness.config.suite import Run, Suite
 from harness.errors import UserError
+from harness.files import LOG_FILE, PREDICTIONS_FILE, decoded_predictions_file
 from harness.run.record import FAILED, FINISHED, FLAGGED, RunRecord, checked_scores
 
-__all__ = ["FAILED", "FINISHED", "FLAGGED", "NOT_RUN", "RunResult", "SuiteResults", "TrainLog",
-           "load_results", "read_train_log"]
-from harness.files import LOG_FILE, PREDICTIONS_FILE
+__all__ = ["FAILED", "FINISHED", "FLAGGED", "GREEDY", "NOT_RUN", "RunResult", "SuiteResults",
+           "TrainLog", "load_results", "read_train_log"]
 from harness.run.store import SuiteStore
 from harness.scoring import load_predictions
 
@@ -45,12 +51,35 @@ class RunResult:
     run: Run
     record: dict | None
     run_dir: Path
+    decoder: str = GREEDY  # whose scores and predictions this view reads
+    _views: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def decoded(self, name: str) -> RunResult:
+        """This run through decoder `name`: its scores are `scores.decoders.<name>` (not scored
+        when absent) and its predictions predictions.<name>.jsonl; greedy is the run itself."""
+        if name == self.decoder:
+            return self
+        if name not in self._views:  # one view per decoder: its predictions are read once
+            self._views[name] = RunResult(self.run, self.record, self.run_dir, name)
+        return self._views[name]
+
+    @property
+    def predictions_path(self) -> Path:
+        """predictions.jsonl, or predictions.<decoder>.jsonl for a decoder other than greedy."""
+        name = PREDICTIONS_FILE if self.decoder == GREEDY else decoded_predictions_file(
+            self.decoder)
+        return self.run_dir / name
 
     @cached_property
     def _checked(self) -> tuple[RunRecord, list[str]]:
         record = self.record if self.record is not None else {}
-        scores, notes = checked_scores(record.get("scores"), self.run_dir / PREDICTIONS_FILE)
-        return RunRecord({**record, "scores": scores} if scores else record), notes
+        raw = record.get("scores")
+        if self.decoder != GREEDY:
+            raw = RunRecord(record).decoders.get(self.decoder) if record else None
+        scores, notes = checked_scores(raw, self.predictions_path)
+        if self.decoder == GREEDY and not scores:
+            return RunRecord(record), notes
+        return RunRecord({**record, "scores": scores}), notes
 
     @property
     def stored(self) -> RunRecord:
@@ -85,10 +114,24 @@ class RunResult:
         """A figure of the training summary (steps, train_seconds, ...), or None."""
         return self.stored.train(key)
 
+    @property
+    def decoder_entry(self) -> dict | None:
+        """How this view's decoder decoded the run (name, kind, beam_width, the chosen alpha and
+        beta, lm), as recorded; None for greedy or when not recorded."""
+        entry = (self.stored.raw.get("scores") or {}).get("decoder") if self.scored else None
+        return entry if isinstance(entry, dict) else None
+
+    @property
+    def tuning(self) -> dict | None:
+        """The dev-set grid this view's decoder was tuned on (grid of alpha, beta, dev_wer;
+        rule_set; dev_utterances), or None (greedy, a beam search without LM)."""
+        entry = (self.stored.raw.get("scores") or {}).get("tuning") if self.scored else None
+        return entry if isinstance(entry, dict) else None
+
     @cached_property
     def predictions(self) -> list[dict] | None:
-        """The stored test predictions, or None when the run has none on disk."""
-        path = self.run_dir / PREDICTIONS_FILE
+        """The stored test predictions (of this view's decoder), or None when not on disk."""
+        path = self.predictions_path
         return load_predictions(path) if path.is_file() else None
 
     @cached_property
@@ -149,6 +192,7 @@ class SuiteResults:
     store: SuiteStore
     runs: list[RunResult]
     orphan_ids: list[str]
+    _views: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def baseline(self) -> RunResult:
@@ -170,6 +214,30 @@ class SuiteResults:
     def scored(self) -> list[RunResult]:
         """Runs that finished with scores, in suite order."""
         return [result for result in self.runs if result.scored]
+
+    @cached_property
+    def decoders(self) -> list[str]:
+        """Decoder names: greedy, then the baseline's `eval.decoders` in order, then any other
+        a record holds; a decoder other than greedy only where some run has its scores."""
+        names = [d.name for d in self.suite.baseline.spec.eval.decoders]
+        found = [name for result in self.scored for name in result.stored.decoders]
+        scored = {name for name in found if any(r.decoded(name).scored for r in self.scored)}
+        return [GREEDY] + [name for name in dict.fromkeys(names + found) if name in scored]
+
+    @property
+    def decoder(self) -> str:
+        """The decoder whose scores these results read (greedy unless made by `decoded`)."""
+        return self.runs[0].decoder if self.runs else GREEDY
+
+    def decoded(self, name: str) -> SuiteResults:
+        """The suite seen through decoder `name` (RunResult.decoded for every run)."""
+        if name == self.decoder:
+            return self
+        if name not in self._views:
+            self._views[name] = SuiteResults(self.suite, self.store,
+                                             [r.decoded(name) for r in self.runs],
+                                             self.orphan_ids)
+        return self._views[name]
 
     @cached_property
     def rule_sets(self) -> list[str]:

@@ -17,6 +17,7 @@ from harness.config.suite import Suite
 from harness.files import write_text_atomic
 from harness.report import data as data_section
 from harness.report.compare import differences, paired_settings
+from harness.report.decoders import decoder_columns, decoder_notes, decoders_section
 from harness.report.examples import best_run, examples, top_errors_table
 from harness.report.figures import write_figures
 from harness.report.load import FAILED, FLAGGED, NOT_RUN, SuiteResults, load_results
@@ -55,12 +56,14 @@ def render(results: SuiteResults, figures: Sequence, command: str | None = None,
     """The whole markdown document."""
     wer_diffs = differences(results, "wer")
     summaries = summarize(results, paired_settings(results))
-    parts = [header(results, command), main_section(results, wer_diffs, summaries)]
+    decoders = decoder_columns(results)
+    parts = [header(results, command), main_section(results, wer_diffs, summaries, decoders)]
     if expectations is not None:
         parts.append(expectations_section(expectations))
     parts.append(status_section(results))
+    parts.append(decoders_section(results, summaries, decoders))
     if results.suite.mode == "one_at_a_time":
-        parts.append(axis_section(results, wer_diffs, summaries))
+        parts.append(axis_section(results, wer_diffs, summaries, decoders))
     parts += [figures_section(results.suite.name, figures), data_block(results),
               best_run_section(results)]
     return "\n\n".join(part.strip() for part in parts if part.strip()) + "\n"
@@ -69,7 +72,8 @@ def render(results: SuiteResults, figures: Sequence, command: str | None = None,
 def results_table(results: SuiteResults) -> str:
     """The main table alone (markdown), as the report has it: Δ and the cells over seeds."""
     diffs = differences(results, "wer")
-    return markdown_table(main_table(results, diffs, summarize(results, paired_settings(results))))
+    return markdown_table(main_table(results, diffs, summarize(results, paired_settings(results)),
+                                     decoder_columns(results)))
 
 
 # --- header ----------------------------------------------------------------------------------
@@ -185,8 +189,10 @@ def _data_source(results: SuiteResults) -> str:
 # --- sections --------------------------------------------------------------------------------
 
 
-def main_section(results: SuiteResults, diffs: dict, summaries: dict) -> str:
-    """The one table with every setting (its training seeds in one row)."""
+def main_section(results: SuiteResults, diffs: dict, summaries: dict,
+                 decoders: Sequence = ()) -> str:
+    """The one table with every setting (its training seeds in one row); `decoders`
+    (harness.report.decoders.decoder_columns) add a WER and Δ column each."""
     settings = paired_settings(results)
     notes = [
         "WER and CER in percent, corpus-level ((S + D + I) / N over summed counts), each with "
@@ -211,21 +217,27 @@ def main_section(results: SuiteResults, diffs: dict, summaries: dict) -> str:
                          + ", ".join(one_seed) + ".")
     else:
         notes.append("Δ: no differences, the baseline has no scores.")
+    notes += decoder_notes(results, list(decoders))
     notes.append("Bold: the best value of its column (lowest WER, CER, Δ and training time; "
                  "highest audio seconds per second). Training time is the time spent in "
                  "training updates; audio s/s is training audio processed per second.")
     untested = sorted({f"{results_slug(results, run_id)}: {diff.note}"
                        for (run_id, _), diff in diffs.items()
-                       if diff.note and settings is not None})
+                       if diff.note and settings is not None}
+                      | {f"{results_slug(results, run_id)} ({decoder.name}): {diff.note}"
+                         for decoder in decoders for (run_id, _), diff in decoder.diffs.items()
+                         if diff.note and settings is not None})
     if untested:
         notes.append("Not tested: " + "; ".join(untested) + ".")
-    rescored = [f"{result.run.slug}: {note}" for result in results.runs
+    rescored = [f"{result.run.slug}: {note}" for view in [results] + [
+                    d.results for d in decoders] for result in view.runs
                 for note in result.score_notes]
     if rescored:
         notes.append("Scores checked against the predictions on disk (sha256 and rule-set "
                      "version) and recomputed where they no longer held: "
                      + "; ".join(rescored) + ".")
-    return "\n\n".join(["## Results", markdown_table(main_table(results, diffs, summaries))]
+    return "\n\n".join(["## Results",
+                        markdown_table(main_table(results, diffs, summaries, decoders))]
                        + ["\n".join(f"- {note}" for note in notes)])
 
 
@@ -260,9 +272,10 @@ def status_section(results: SuiteResults) -> str:
     return "## Failed and flagged runs\n\n" + markdown_table(table)
 
 
-def axis_section(results: SuiteResults, diffs: dict, summaries: dict) -> str:
+def axis_section(results: SuiteResults, diffs: dict, summaries: dict,
+                 decoders: Sequence = ()) -> str:
     """one_at_a_time: a small table per axis, the baseline and that axis's variants."""
-    tables = axis_tables(results, diffs, summaries)
+    tables = axis_tables(results, diffs, summaries, decoders)
     if not tables:
         return ""
     parts = ["## One axis at a time"]

@@ -9,6 +9,7 @@ computed from the same predictions, with the suite's bootstrap settings.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.errors import UserError
@@ -39,11 +40,13 @@ class Summary:
 
 
 def summarize(results: SuiteResults, settings: PairedSettings | None,
-              metrics: tuple[str, ...] = ("wer", "cer")) -> dict[tuple[str, str, str], Summary]:
-    """(setting's first run id, rule set, metric) -> its Summary, for every scored setting."""
+              metrics: tuple[str, ...] = ("wer", "cer"),
+              rule_sets: Sequence[str] | None = None) -> dict[tuple[str, str, str], Summary]:
+    """(setting's first run id, rule set, metric) -> its Summary, for every scored setting,
+    under `rule_sets` (default: all of results.rule_sets)."""
     out = {}
     for setting in results.settings:
-        for rule_set in results.rule_sets:
+        for rule_set in results.rule_sets if rule_sets is None else rule_sets:
             for metric in metrics:
                 summary = _summary(setting, rule_set, metric, settings)
                 if summary is not None:

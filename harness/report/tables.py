@@ -141,9 +141,10 @@ def status_column() -> Column:
     return Column("status", lambda result: Cell(result.state))
 
 
-def rate_column(rule_set: str, metric: str, summaries: dict) -> Column:
+def rate_column(rule_set: str, metric: str, summaries: dict, decoder: str | None = None) -> Column:
     """WER or CER in percent with its 95% interval; over several seeds the mean, ± the sd
-    across seeds and the seeds' min-max, then the two-level interval."""
+    across seeds and the seeds' min-max, then the two-level interval. With `decoder`, the
+    header names it (the cells must then be of that decoder's view, see DecoderColumns)."""
     def cell(result) -> Cell:
         summary = summaries.get((result.run.id, rule_set, metric))
         if summary is None:
@@ -153,7 +154,8 @@ def rate_column(rule_set: str, metric: str, summaries: dict) -> Column:
         return Cell(point, spread_text(summary) + interval_text(summary.low, summary.high),
                     float(point))
 
-    return Column(f"{metric.upper()} % {rule_set}", cell, best="min")
+    return Column(f"{metric.upper()} % {rule_set}" + (f" {decoder}" if decoder else ""), cell,
+                  best="min")
 
 
 def spread_text(summary) -> str:
@@ -168,8 +170,10 @@ def spread_text(summary) -> str:
 
 
 def difference_column(rule_set: str, metric: str, baseline_id: str,
-                      diffs: dict[tuple[str, str], Difference]) -> Column:
-    """Run minus baseline in percentage points, its paired interval, `*` when it excludes 0."""
+                      diffs: dict[tuple[str, str], Difference],
+                      decoder: str | None = None) -> Column:
+    """Run minus baseline in percentage points, its paired interval, `*` when it excludes 0
+    (with `decoder`: both under that decoder, and the header names it)."""
     def cell(result) -> Cell:
         if result.run.id == baseline_id:
             return Cell("baseline" if result.scored else "")
@@ -180,7 +184,34 @@ def difference_column(rule_set: str, metric: str, baseline_id: str,
         mark = " *" if diff.significant else ""
         return Cell(point, interval_text(diff.low, diff.high) + mark, float(point))
 
-    return Column(f"Δ {metric.upper()} {rule_set}", cell, best="min")
+    return Column(f"Δ {metric.upper()} {rule_set}" + (f" {decoder}" if decoder else ""), cell,
+                  best="min")
+
+
+@dataclass(frozen=True)
+class DecoderColumns:
+    """What a decoder other than greedy adds to a table: its view of the suite
+    (SuiteResults.decoded), that view's summaries and Δ to the baseline under the same decoder
+    (harness.report.decoders.decoder_columns computes them), for the first rule set."""
+
+    name: str
+    results: SuiteResults
+    summaries: dict
+    diffs: dict
+
+    def columns(self, rule_set: str) -> list[Column]:
+        """WER and Δ WER under `rule_set`, each cell read from this decoder's view of the row."""
+        settings = {setting.run.id: setting for setting in self.results.settings}
+        baseline_id = self.results.baseline.run.id
+        return [_through(settings, column) for column in (
+            rate_column(rule_set, "wer", self.summaries, self.name),
+            difference_column(rule_set, "wer", baseline_id, self.diffs, self.name))]
+
+
+def _through(settings: dict[str, SettingResult], column: Column) -> Column:
+    """The column with each row (a greedy setting) swapped for the same setting of a view."""
+    return Column(column.header, lambda result: column.cell(settings[result.run.id]),
+                  column.best)
 
 
 def train_columns(runs: Sequence[SettingResult]) -> list[Column]:
@@ -213,36 +244,45 @@ def train_columns(runs: Sequence[SettingResult]) -> list[Column]:
 
 
 def score_columns(results: SuiteResults, diffs: dict, summaries: dict,
-                  metrics: Sequence[str] = ("wer", "cer")) -> list[Column]:
-    """Per rule set: WER, Δ WER to the baseline, CER."""
+                  metrics: Sequence[str] = ("wer", "cer"),
+                  decoders: Sequence[DecoderColumns] = ()) -> list[Column]:
+    """Per rule set: WER, Δ WER to the baseline, CER (greedy decoding); then per other decoder
+    its WER and Δ WER under the first rule set only, which keeps a table of 3 rule sets and 2
+    decoders at 13 score columns rather than 27."""
     columns = []
     for rule_set in results.rule_sets:
         columns.append(rate_column(rule_set, "wer", summaries))
         columns.append(difference_column(rule_set, "wer", results.baseline.run.id, diffs))
         if "cer" in metrics:
             columns.append(rate_column(rule_set, "cer", summaries))
+    if results.rule_sets:
+        for decoder in decoders:
+            columns += decoder.columns(results.rule_sets[0])
     return columns
 
 
 # --- tables ----------------------------------------------------------------------------------
 
 
-def main_table(results: SuiteResults, diffs: dict, summaries: dict) -> pd.DataFrame:
+def main_table(results: SuiteResults, diffs: dict, summaries: dict,
+               decoders: Sequence[DecoderColumns] = ()) -> pd.DataFrame:
     """Every setting of the suite (its seeds in one row): varying settings, status, scores,
-    Δ to baseline, training."""
+    Δ to baseline (each decoder's too), training."""
     suite = results.suite
     settings = [setting_column(suite, key) for key in varying_keys(suite)]
     if not settings:
         settings = [Column("run", lambda result: Cell(result.run.slug))]
     seeds = [Column("seeds", lambda result: Cell(str(len(result.runs))))] if suite.seeds else []
-    columns = settings + seeds + [status_column()] + score_columns(results, diffs, summaries) \
+    columns = settings + seeds + [status_column()] \
+        + score_columns(results, diffs, summaries, decoders=decoders) \
         + train_columns(results.settings)
     return run_table(results.settings, columns)
 
 
-def axis_tables(results: SuiteResults, diffs: dict,
-                summaries: dict) -> list[tuple[str, pd.DataFrame]]:
-    """one_at_a_time: per axis, the baseline and the settings that change only that axis."""
+def axis_tables(results: SuiteResults, diffs: dict, summaries: dict,
+                decoders: Sequence[DecoderColumns] = ()) -> list[tuple[str, pd.DataFrame]]:
+    """one_at_a_time: per axis, the baseline and the settings that change only that axis
+    (WER and Δ per rule set, and each other decoder's under the first)."""
     suite = results.suite
     tables = []
     for key, values in suite.axes:
@@ -252,7 +292,7 @@ def axis_tables(results: SuiteResults, diffs: dict,
                 if result.run.id == suite.baseline.id
                 or [name for name, _ in result.run.changes] == [key]]
         columns = [setting_column(suite, key), status_column()] + score_columns(
-            results, diffs, summaries, metrics=("wer",))
+            results, diffs, summaries, metrics=("wer",), decoders=decoders)
         tables.append((key, run_table(rows, columns)))
     return tables
 

@@ -124,6 +124,15 @@ class RunRecord:
             return {}
         return dict(self.raw["scores"].get("rule_sets") or {})
 
+    @property
+    def decoders(self) -> dict[str, dict]:
+        """Scores of each decoder other than greedy (`scores.decoders`, shaped like `scores`
+        itself, with `decoder` and `tuning`), by name; {} when unscored or never decoded."""
+        if not self.scored:
+            return {}
+        found = self.raw["scores"].get("decoders") or {}
+        return {name: entry for name, entry in found.items() if isinstance(entry, dict)}
+
     def scores(self, rule_set: str) -> dict | None:
         """The scores under one rule set (wer, cer, counts, intervals), or None."""
         return self.rule_sets.get(rule_set)
