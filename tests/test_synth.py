@@ -364,3 +364,34 @@ def test_bucket_is_a_property_of_the_words(seed):
 def test_normalized_words_example():
     """The documented example holds."""
     assert normalized_words("It's cold, Zoe!") == "it's cold zoe"
+
+
+def test_a_dev_split_reads_held_out_sentences_no_test_split_reads_and_changes_nothing_else(
+        main_corpus, tmp_path):
+    """dev_seconds > 0 adds dev.jsonl: the training speakers reading sentences of the test bucket
+    that neither test split reads; train and test come out byte for byte as without it, and a
+    corpus asked for with a dev split is not the one built without."""
+    from harness.synth.sentences import normalized_words, sentence_bucket
+
+    out = tmp_path / "with-dev"
+    corpus = build_corpus(out, train_seconds=TRAIN_SECONDS, test_seconds=TEST_SECONDS, seed=3,
+                          workers=2, dev_seconds=8)
+    assert corpus["requested"]["dev_seconds"] == 8.0
+    for split in ("train", "test", "test_held_out_voices"):
+        assert (out / f"{split}.jsonl").read_bytes() == \
+            (main_corpus / f"{split}.jsonl").read_bytes()
+    dev = read_manifest(out, "dev")
+    seconds = [row["duration"] for row in dev]
+    assert sum(seconds) >= 8 and sum(seconds[:-1]) < 8
+    texts = {normalized_words(row["text"]) for row in dev}
+    tested = {normalized_words(row["text"]) for split in ("test", "test_held_out_voices")
+              for row in read_manifest(out, split)}
+    trained = {normalized_words(row["text"]) for row in read_manifest(out, "train")}
+    assert texts and not texts & tested and not texts & trained
+    assert {sentence_bucket(row["text"]) for row in dev} == {"test"}
+    assert {row["speaker"] for row in dev} <= {row["speaker"]
+                                               for row in read_manifest(out, "train")}
+    assert "--dev-minutes 8s" in (out / "README.md").read_text()
+    with pytest.raises(UserError, match="built differently"):
+        build_corpus(main_corpus, train_seconds=TRAIN_SECONDS, test_seconds=TEST_SECONDS,
+                     seed=3, dev_seconds=8)

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-minutes", type=_seconds(60, "minutes"), default=600.0,
                         metavar="M", help="audio per test split: minutes or a duration "
                         "(default 10)")
+    parser.add_argument("--dev-minutes", type=_seconds(60, "minutes"), default=0.0,
+                        metavar="M", help="audio time of a dev split (held-out sentences no test "
+                        "split reads; default: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sentences and speaker turns "
                         "(default 0)")
     parser.add_argument("--voices", choices=("main", "standin"), default="main",
@@ -57,6 +60,7 @@ def run_synth(args: argparse.Namespace) -> int:
     reused = (args.out / "corpus.json").is_file()
     started = time.perf_counter()
     corpus = build_corpus(args.out, train_seconds=args.hours, test_seconds=args.test_minutes,
+                          dev_seconds=args.dev_minutes,
                           seed=args.seed, voice_pool=args.voices, workers=args.workers)
     print(format_summary(corpus, args.out, time.perf_counter() - started, reused))
     return 0

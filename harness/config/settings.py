@@ -34,6 +34,16 @@ def _labeled_duration(value: Any) -> Any:
 
 LabeledDuration = Annotated[float | None, BeforeValidator(_labeled_duration)]
 
+
+def _duration_or_none(value: Any) -> Any:
+    """0 (or none) means no such split; anything else is a duration."""
+    if value in (0, None) or (isinstance(value, str) and value.strip().lower() in ("0", "none")):
+        return 0.0
+    return parse_duration(value)
+
+
+OptionalDuration = Annotated[float, BeforeValidator(_duration_or_none)]
+
 _FREEZE = re.compile(r"^(feature_encoder|none|encoder_for_steps:\d+|layers:\d+)$")
 
 
@@ -84,6 +94,10 @@ class SynthSpec(Section):
         600.0, "audio time of the held-out test set (sentences never trained on)"
     )
     seed: int = setting(0, "seed for sentences, voices and speaking rates", ge=0)
+    dev: OptionalDuration = setting(
+        0.0, "audio time of a dev split (held-out sentences no test split reads; data.dev_split: "
+        "dev), for tuning decoders; 0: none", added_later=True, ge=0
+    )
     test_voices: Literal["same", "held_out"] = setting(
         "same", "test speakers: the training voices, or voices never heard in training"
     )

@@ -307,9 +307,10 @@ def synthetic_corpus_dir(spec: DataSpec, cache_root: Path) -> Path:
     pool = POOLS[synth.voices]
     # The pool's speakers are part of the key: editing a pool must not reuse a corpus built
     # with the old speakers.
+    dev = {"dev": synth.dev} if synth.dev else {}  # absent at 0: earlier corpora keep their key
     key = content_hash({"train": synth.train, "test": synth.test, "seed": synth.seed,
                         "voices": synth.voices, "format": SYNTH_VERSION,
-                        "speakers": [s.name for s in (*pool.train, *pool.held_out)]})
+                        "speakers": [s.name for s in (*pool.train, *pool.held_out)], **dev})
     return Path(cache_root) / "synth" / key
 
 
@@ -319,8 +320,10 @@ def _synthetic_source(spec: DataSpec, cache_root: Path) -> ManifestSource:
     synth = spec.synth
     out = synthetic_corpus_dir(spec, cache_root)
     build_corpus(out, train_seconds=synth.train, test_seconds=synth.test, seed=synth.seed,
-                 voice_pool=synth.voices)
+                 voice_pool=synth.voices, dev_seconds=synth.dev)
     test_file = "test_held_out_voices" if synth.test_voices == "held_out" else "test"
     # The corpus's own split names become the suite's defaults (train/test).
     files = {"train": out / "train.jsonl", "test": out / f"{test_file}.jsonl"}
+    if synth.dev:
+        files["dev"] = out / "dev.jsonl"
     return ManifestSource(files, spec, f"synthetic corpus {out}", tree_key=True)

@@ -7,7 +7,7 @@ Layout (the contract harness.data.sources reads):
     corpus.json               format, version, seed, voice_pool, requested sizes, per-split
                               utterances/seconds/speakers, speakers, espeak-ng version, fingerprint
     README.md                 the dataset card, with the command that regenerates it
-    train.jsonl, test.jsonl, test_held_out_voices.jsonl
+    train.jsonl, test.jsonl, test_held_out_voices.jsonl[, dev.jsonl]
                               {"id", "path" (relative), "text", "speaker", "duration",
                               "phonemes"} per line; phonemes: what espeak-ng says in the
                               speaker's accent, IPA without stress, a space between words
@@ -19,6 +19,10 @@ occur in any training split (harness.synth.sentences). A split is the shortest p
 order, of its utterance sequence that reaches the requested audio time. Utterances are rendered
 in parallel, in batches fixed by id, and kept in id order, so the corpus (bytes and all) does not
 depend on the worker count or on which batch finishes first.
+
+`dev` (only when asked for, `dev_seconds` > 0): the training speakers reading sentences of the
+`test` bucket that no test split reads, for choosing what training must not see (a decoder's
+alpha and beta) without ever looking at the test sentences.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ from harness.synth.voices import (
 FORMAT, VERSION = "harness-synth", 3
 CORPUS_FILE = "corpus.json"
 SPLITS = ("train", "test", "test_held_out_voices")
-_ID_PREFIX = {"train": "train", "test": "test", "test_held_out_voices": "heldout"}
+DEV_SPLIT = "dev"  # optional: built when dev_seconds > 0
+_ID_PREFIX = {"train": "train", "test": "test", "test_held_out_voices": "heldout", "dev": "dev"}
 # Before any audio exists, an utterance is guessed at 3 s (the grammar's mean is ~3.5 s at 160 wpm).
 _FIRST_GUESS_SECONDS = 3.0
 # Ask for 5% more utterances than the running mean predicts: fewer round trips near the end.
@@ -64,14 +69,16 @@ BATCH = 16
 
 
 def build_corpus(out: Path, *, train_seconds: float, test_seconds: float, seed: int = 0,
-                 voice_pool: str = "main", workers: int | None = None) -> dict:
+                 voice_pool: str = "main", workers: int | None = None,
+                 dev_seconds: float = 0.0) -> dict:
     """Build the corpus into `out` (atomically) and return its corpus.json; reuse a finished one.
 
-    Deterministic for (train_seconds, test_seconds, seed, voice_pool): the same manifests and
-    audio bytes (and so the same fingerprint) on every build, whatever `workers` is.
+    Deterministic for (train_seconds, test_seconds, seed, voice_pool, dev_seconds): the same
+    manifests and audio bytes (and so the same fingerprint) on every build, whatever `workers`
+    is. A dev split is rendered after the others, so asking for one changes none of them.
     """
     out = Path(out)
-    params = _parameters(train_seconds, test_seconds, seed, voice_pool)
+    params = _parameters(train_seconds, test_seconds, seed, voice_pool, dev_seconds)
     existing = _existing_corpus(out, params)
     if existing is not None:
         return existing
@@ -89,7 +96,8 @@ def build_corpus(out: Path, *, train_seconds: float, test_seconds: float, seed: 
     return corpus
 
 
-def _parameters(train_seconds: float, test_seconds: float, seed: int, voice_pool: str) -> dict:
+def _parameters(train_seconds: float, test_seconds: float, seed: int, voice_pool: str,
+                dev_seconds: float = 0.0) -> dict:
     if voice_pool not in POOLS:
         raise UserError(f"voice pool {voice_pool!r} is unknown; expected one of {sorted(POOLS)}")
     for name, value in (("train_seconds", train_seconds), ("test_seconds", test_seconds)):
@@ -97,9 +105,14 @@ def _parameters(train_seconds: float, test_seconds: float, seed: int, voice_pool
             raise UserError(f"{name} must be a positive number of seconds, got {value!r}")
     if not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {seed!r}")
-    return {"seed": seed, "voice_pool": voice_pool,
-            "requested": {"train_seconds": float(train_seconds),
-                          "test_seconds": float(test_seconds)}}
+    if not (isinstance(dev_seconds, (int, float)) and math.isfinite(dev_seconds)
+            and dev_seconds >= 0):
+        raise UserError(f"dev_seconds must be 0 or a positive number of seconds, got "
+                        f"{dev_seconds!r}")
+    requested = {"train_seconds": float(train_seconds), "test_seconds": float(test_seconds)}
+    if dev_seconds > 0:  # absent otherwise: corpora built before dev splits still match
+        requested["dev_seconds"] = float(dev_seconds)
+    return {"seed": seed, "voice_pool": voice_pool, "requested": requested}
 
 
 def _existing_corpus(out: Path, params: dict) -> dict | None:
@@ -125,7 +138,8 @@ def _existing_corpus(out: Path, params: dict) -> dict | None:
                                 for key in wanted if found[key] != wanted[key])
         raise UserError(f"{out}: holds a synthetic corpus built differently: {differences}; "
                         "choose another output directory or delete it")
-    missing = [f"{split}.jsonl" for split in SPLITS if not (out / f"{split}.jsonl").is_file()]
+    splits = SPLITS + ((DEV_SPLIT,) if "dev_seconds" in params["requested"] else ())
+    missing = [f"{split}.jsonl" for split in splits if not (out / f"{split}.jsonl").is_file()]
     if missing:
         raise UserError(f"{out}: corpus is incomplete (missing {', '.join(missing)}); delete it")
     return corpus
@@ -154,6 +168,14 @@ def _build(root: Path, params: dict, espeak_version: str, workers: int) -> dict:
         "test": (iter(test_texts), pool.train, requested["test_seconds"]),
         "test_held_out_voices": (iter(test_texts), pool.held_out, requested["test_seconds"]),
     }
+    read_in_test: set[str] = set()  # filled once the test split is rendered, before dev starts
+    if requested.get("dev_seconds"):
+        # Sentences of the test bucket (never trained on) from their own stream, less those a
+        # test split reads.
+        dev_texts = (text for text in sentence_stream(seed, f"{pool.name}/dev", "test",
+                                                      pool.lexicon)
+                     if normalized_words(text) not in read_in_test)
+        plan[DEV_SPLIT] = (dev_texts, pool.train, requested["dev_seconds"])
     splits, hashes = {}, []
     with _executor(workers) as executor:
         for split, (texts, speakers, target) in plan.items():
@@ -161,6 +183,8 @@ def _build(root: Path, params: dict, espeak_version: str, workers: int) -> dict:
             jobs = _jobs(split, texts, _speaker_cycle(speakers, seed, pool.name, split))
             rows = _render_split(executor, workers, jobs, target, root)
             _remove_unkept(root / "audio" / split, {row["id"] for row in rows})
+            if split == "test":
+                read_in_test.update(normalized_words(row["text"]) for row in rows)
             manifest = "".join(json.dumps({key: row[key] for key in
                                            ("id", "path", "text", "speaker", "duration",
                                             "phonemes")},
@@ -271,9 +295,13 @@ def _check_held_out(root: Path) -> None:
     def texts(split: str) -> set[str]:
         with open(root / f"{split}.jsonl", encoding="utf-8") as lines:
             return {normalized_words(json.loads(line)["text"]) for line in lines}
-    leaked = texts("train") & (texts("test") | texts("test_held_out_voices"))
+    held_out = texts("test") | texts("test_held_out_voices")
+    dev = texts(DEV_SPLIT) if (root / f"{DEV_SPLIT}.jsonl").is_file() else set()
+    leaked = texts("train") & (held_out | dev)
     if leaked:
-        raise RuntimeError(f"test sentences in the training split: {sorted(leaked)[:3]}")
+        raise RuntimeError(f"test or dev sentences in the training split: {sorted(leaked)[:3]}")
+    if dev & held_out:
+        raise RuntimeError(f"test sentences in the dev split: {sorted(dev & held_out)[:3]}")
 
 
 def _executor(workers: int) -> concurrent.futures.ProcessPoolExecutor:
@@ -287,8 +315,10 @@ def _executor(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 def regenerate_command(corpus: dict, out: Path) -> str:
     """The `harness synth` command line that builds this corpus again."""
     requested = corpus["requested"]
+    dev = (f"--dev-minutes {_minutes_argument(requested['dev_seconds'])} "
+           if requested.get("dev_seconds") else "")
     return (f"harness synth --hours {_hours_argument(requested['train_seconds'])} "
-            f"--test-minutes {_minutes_argument(requested['test_seconds'])} "
+            f"--test-minutes {_minutes_argument(requested['test_seconds'])} {dev}"
             f"--seed {corpus['seed']} --voices {corpus['voice_pool']} --out {out}")
 
 
@@ -337,7 +367,7 @@ utterances, in id order, that reaches its request; speakers take turns within a 
 - `test`: the training speakers reading held-out sentences.
 - `test_held_out_voices`: the held-out speakers reading the same held-out sentences, in the same
   order (sentence k of both test splits is the same), so the two differ only in who speaks.
-
+{_dev_card_line(corpus)}
 ## Audio and manifests
 `audio/<split>/<id>.wav`: 16 kHz mono 16-bit PCM (espeak-ng's 22,050 Hz output resampled with
 soxr). `<split>.jsonl`: one `{{"id", "path", "text", "speaker", "duration", "phonemes"}}` per
@@ -364,3 +394,10 @@ stand-in corpus has never heard them).
 {regenerate_command(corpus, out)}
 ```
 """
+
+
+def _dev_card_line(corpus: dict) -> str:
+    if DEV_SPLIT not in corpus["splits"]:
+        return ""
+    return ("- `dev`: the training speakers reading held-out sentences that neither test split "
+            "reads (for tuning what training cannot: a decoder's alpha and beta).\n")
