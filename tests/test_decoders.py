@@ -336,12 +336,21 @@ def test_rescoring_the_stored_outputs_equals_decoding_at_the_end_of_training(tin
                      str(root / "cache")]) == 0
         out = capsys.readouterr().out
         assert f"decoder lm1 (ngram, beam 32), 3-gram LM of the text file {other}" in out
+        # a prebuilt LM file (here the ngram decoder's, from the cache) decodes as that one did
+        arpa = root / "cache" / "lm" / record["scores"]["decoders"]["ngram"]["lm"]["key"] / \
+            "lm.arpa"
+        chosen = record["scores"]["decoders"]["ngram"]["decoder"]
+        assert main(["score", str(run_dir), "--decoder", "given", "--lm-arpa", str(arpa),
+                     "--alpha", str(chosen["alpha"]), "--beta", str(chosen["beta"]),
+                     "--cache-dir", str(root / "cache")]) == 0
+        assert "2-gram LM of the prebuilt LM" in capsys.readouterr().out
+        assert (run_dir / "predictions.given.jsonl").read_bytes() == decoded
         assert main(["score", str(run_dir), "--decoder", "lm2", "--lm-text", "synthetic",
                      "--cache-dir", str(root / "cache")]) == 2
         assert "this run's data is local" in capsys.readouterr().err
         stored = [json.loads(line) for line in
                   (root / "runs" / "tinylm" / "results.jsonl").read_text().splitlines()][-1]
-        assert sorted(stored["scores"]["decoders"]) == ["beam", "lm1", "ngram"]
+        assert sorted(stored["scores"]["decoders"]) == ["beam", "given", "lm1", "ngram"]
     finally:
         (run_dir / "model.away").rename(run_dir / "model")
 
@@ -359,3 +368,20 @@ def test_redecoding_refuses_what_it_cannot_do(tiny_run, capsys):
     assert "less than or equal to 5" in capsys.readouterr().err
     assert main(["score", str(root), "--decoder", "ngram", *cache]) == 2
     assert "no spec.json" in capsys.readouterr().err
+
+
+def test_a_prebuilt_lm_is_described_by_its_hash_and_counts_and_decodes(cat_lm):
+    """lm.arpa: LibriSpeech's 4-gram, say; here the cat LM's file taken as given."""
+    import hashlib
+
+    from harness.decode.lm import prebuilt
+
+    _, _, arpa, _ = cat_lm
+    path, info = prebuilt(arpa)
+    assert path == arpa and info["sha256"] == hashlib.sha256(arpa.read_bytes()).hexdigest()
+    assert info["order"] == 3 and set(info["ngrams"]) == {1, 2, 3}
+    assert info["leak_check"].startswith("not possible")
+    with pytest.raises(UserError, match="does not exist"):
+        prebuilt(arpa.with_name("missing.arpa"))
+    with pytest.raises(ValidationError, match="takes no order"):
+        LMSpec(arpa=str(arpa), order=3)

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="the LM's text: train, synthetic, or a text file")
     decoding.add_argument("--lm-order", type=int, default=None, metavar="N",
                           help="n-gram order (2-5)")
+    decoding.add_argument("--lm-arpa", default=None, metavar="FILE",
+                          help="a prebuilt ARPA (or KenLM binary) LM instead of --lm-text")
     decoding.add_argument("--alpha", type=float, action="append", default=None,
                           help="LM weight; repeat for a grid tuned on the dev split")
     decoding.add_argument("--beta", type=float, action="append", default=None,
@@ -91,8 +93,8 @@ def run_redecode(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     spec, decoder = redecode_spec(run_dir, args.decoder, text=args.text, lm_text=args.lm_text,
-                                  lm_order=args.lm_order, alpha=args.alpha, beta=args.beta,
-                                  beam_width=args.beam_width)
+                                  lm_order=args.lm_order, lm_arpa=args.lm_arpa,
+                                  alpha=args.alpha, beta=args.beta, beam_width=args.beam_width)
     store = SuiteStore(run_dir.parent)
     record = store.records_by_id().get(run_dir.name)
     boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
@@ -126,7 +128,7 @@ def describe_decoding(scores: dict) -> str:
     decoder, tuning, lm = scores["decoder"], scores.get("tuning"), scores.get("lm")
     text = f"decoder {decoder['name']} ({decoder['kind']}, beam {decoder['beam_width']})"
     if lm:
-        text += f", {lm['order']}-gram LM of {lm['source']}"
+        text += f", {lm['order'] or '?'}-gram LM of {lm['source']}"
     if tuning:
         text += f": alpha {tuning['alpha']:g}, beta {tuning['beta']:g}"
         if tuning["grid"]:

@@ -33,13 +33,21 @@ def located(spec: RunSpec, directory: Path) -> RunSpec:
 
 
 def _located_lm_texts(spec: RunSpec, directory: Path) -> RunSpec:
-    """An LM text file (eval.decoders[].lm.text other than train/synthetic) read from there."""
+    """An LM text file (eval.decoders[].lm.text other than train/synthetic) or a prebuilt
+    lm.arpa, read from there."""
     decoders = []
     for decoder in spec.eval.decoders:
         lm = decoder.lm
-        if lm is not None and lm.text not in LM_SOURCES and _is_relative(lm.text):
-            lm = lm.model_copy(update={"text": str(directory / lm.text)})
-            decoder = decoder.model_copy(update={"lm": lm})
+        if lm is None:
+            decoders.append(decoder)
+            continue
+        update = {}
+        if lm.arpa is None and lm.text not in LM_SOURCES and _is_relative(lm.text):
+            update["text"] = str(directory / lm.text)
+        if _is_relative(lm.arpa):
+            update["arpa"] = str(directory / lm.arpa)
+        if update:
+            decoder = decoder.model_copy(update={"lm": lm.model_copy(update=update)})
         decoders.append(decoder)
     if tuple(decoders) == spec.eval.decoders:
         return spec

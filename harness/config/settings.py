@@ -385,6 +385,19 @@ class LMSpec(Section):
     # KenLM reads bigrams and up; kaldingram writes up to 5-grams
     order: int = setting(4, "n-gram order (Kneser-Ney, kaldingram)", ge=2, le=5)
     sentences: int = setting(20000, "sentences drawn for text: synthetic", ge=1)
+    arpa: str | None = setting(
+        None, "a prebuilt ARPA (or KenLM binary) file instead of text and order, e.g. "
+        "LibriSpeech's 4-gram; its text cannot be checked for test sentences"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arpa_or_text(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("arpa") is not None:
+            given = sorted({"text", "order", "sentences"} & value.keys())
+            if given:
+                raise ValueError(f"lm.arpa is a built LM: it takes no {', '.join(given)}")
+        return value
 
 
 class DecoderSpec(Section):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.config.settings import GREEDY, DecoderSpec, RunSpec
 from harness.decode.beam import BeamSearch, tune
-from harness.decode.lm import build_arpa, lm_lines
+from harness.decode.lm import build_arpa, lm_lines, prebuilt
 from harness.decode.logprobs import LogProbs
 from harness.decode.predict import write_predictions
 from harness.errors import UserError
@@ -54,14 +54,18 @@ def decode_stored(spec: RunSpec, run_dir: Path, cache_root: Path,
         started = time.time()
         arpa, lm_info = None, None
         if decoder.kind == "ngram":
-            if decoder.lm.text == "synthetic" and spec.data.source != "synthetic":
+            if decoder.lm.arpa is None and decoder.lm.text == "synthetic" \
+                    and spec.data.source != "synthetic":
                 raise UserError(f"decoder {decoder.name!r}: lm.text synthetic draws the "
                                 "synthetic corpus's sentences; this run's data is "
                                 f"{spec.data.source}: use train or a text file")
-            lines, source = lm_lines(decoder.lm, targets=spec.text.targets,
-                                     training_texts=training_texts, held_out=held_out,
-                                     synth_seed=spec.data.synth.seed)
-            arpa, lm_info = build_arpa(lines, decoder.lm.order, cache_root, source)
+            if decoder.lm.arpa is not None:
+                arpa, lm_info = prebuilt(Path(decoder.lm.arpa))
+            else:
+                lines, source = lm_lines(decoder.lm, targets=spec.text.targets,
+                                         training_texts=training_texts, held_out=held_out,
+                                         synth_seed=spec.data.synth.seed)
+                arpa, lm_info = build_arpa(lines, decoder.lm.order, cache_root, source)
         search = BeamSearch(test.labels, arpa)
         tuning = tune(search, dev, decoder, spec.text.scoring[0]) if arpa else None
         alpha, beta = (tuning["alpha"], tuning["beta"]) if tuning else (None, None)
@@ -70,14 +74,18 @@ def decode_stored(spec: RunSpec, run_dir: Path, cache_root: Path,
                           Path(run_dir) / decoded_predictions_file(decoder.name))
         grid = {"alpha_grid": list(decoder.alpha), "beta_grid": list(decoder.beta)} if arpa \
             else {"alpha_grid": None, "beta_grid": None}
+        settings = decoder.model_dump(mode="json")
+        if decoder.lm is not None and decoder.lm.arpa is not None:
+            settings["lm"] = {"arpa": decoder.lm.arpa}  # text and order are the file's
         results[decoder.name] = {
-            "decoder": {**decoder.model_dump(mode="json"), "alpha": alpha, "beta": beta, **grid},
+            "decoder": {**settings, "alpha": alpha, "beta": beta, **grid},
             "lm": lm_info, "tuning": tuning, "decode_s": round(time.time() - started, 3)}
     return results
 
 
 def redecode_spec(run_dir: Path, name: str, *, text: Sequence[str] | None = None,
                   lm_text: str | None = None, lm_order: int | None = None,
+                  lm_arpa: str | None = None,
                   alpha: Sequence[float] | None = None, beta: Sequence[float] | None = None,
                   beam_width: int | None = None) -> tuple[RunSpec, DecoderSpec]:
     """A finished run's spec (spec.json) and the decoder `name` of it, changed by the given
@@ -95,9 +103,13 @@ def redecode_spec(run_dir: Path, name: str, *, text: Sequence[str] | None = None
     if name == GREEDY:
         raise UserError("greedy is predictions.jsonl itself: rescore it with --text")
     decoder = dict(base or {"name": name})
-    if lm_text is not None or lm_order is not None:
-        lm = dict(decoder.get("lm") or {})
+    if lm_arpa is not None:
+        decoder.update(lm={"arpa": str(Path(lm_arpa).resolve())}, kind="ngram")
+    elif lm_text is not None or lm_order is not None:
+        lm = {k: v for k, v in (decoder.get("lm") or {}).items() if k != "arpa" and v is not None}
         lm.update({k: v for k, v in (("text", lm_text), ("order", lm_order)) if v is not None})
+        if lm.get("text") not in (None, "train", "synthetic"):
+            lm["text"] = str(Path(lm["text"]).resolve())
         decoder.update(lm=lm, kind="ngram")
     decoder.update({k: v for k, v in (("alpha", alpha), ("beta", beta),
                                       ("beam_width", beam_width)) if v is not None})

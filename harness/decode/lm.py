@@ -117,6 +117,27 @@ def build_arpa(lines: Sequence[str], order: int, cache_root: Path, source: str
     return directory / LM_FILE, read_json(directory / INFO_FILE)
 
 
+def prebuilt(path: Path) -> tuple[Path, dict]:
+    """A prebuilt LM file as given, described by its sha256 and, for ARPA, its n-gram counts.
+
+    Its text is unknown, so no leak check can run: the record says so."""
+    if not path.is_file():
+        raise UserError(f"lm.arpa {path} does not exist")
+    digest, counts = hashlib.sha256(), {}
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)  # an ARPA header's "ngram N=count" lines come first
+        digest.update(head)
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(chunk)
+    for line in head.decode("latin-1").splitlines():
+        order, _, count = line.removeprefix("ngram ").partition("=")
+        if line.startswith("ngram ") and order.strip().isdigit() and count.strip().isdigit():
+            counts[int(order)] = int(count)
+    return path, {"source": f"the prebuilt LM {path}", "arpa": str(path),
+                  "sha256": digest.hexdigest(), "order": max(counts) if counts else None,
+                  "ngrams": counts or None, "leak_check": "not possible: its text is not given"}
+
+
 def _kneser_ney(text: Path, order: int, out: Path) -> None:
     from kaldingram import train
 
