@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.config.load import load_suite
+from harness.run.record import RunRecord
 from harness.run.runner import RunOptions, run_suite
 from harness.run.store import suite_store
 
@@ -24,7 +25,8 @@ def run(suite_file: str | Path, runs_root: str | Path = "runs", **options) -> pd
 
 
 def results(suite_file: str | Path, runs_root: str | Path = "runs") -> pd.DataFrame:
-    """One row per stored run: slug, status, changes, WER/CER (+ 95% interval) per rule set."""
+    """One row per stored run: slug, status, changes, WER/CER (+ 95% interval) per rule set,
+    and each other decoder's WER/CER per rule set as `wer[<rule set>.<decoder>]`."""
     suite = load_suite(suite_file)
     records = suite_store(suite, Path(runs_root)).run_records()
     rows = []
@@ -39,6 +41,11 @@ def results(suite_file: str | Path, runs_root: str | Path = "runs") -> pd.DataFr
                 row[f"{metric}[{name}]"] = record.rate(name, metric)
                 row[f"{metric}_low[{name}]"], row[f"{metric}_high[{name}]"] = \
                     record.interval(name, metric)
+        for decoder, scores in record.decoders.items():  # eval.decoders other than greedy
+            decoded = RunRecord({**record.raw, "scores": scores})
+            for name in decoded.rule_sets:
+                for metric in ("wer", "cer"):
+                    row[f"{metric}[{name}.{decoder}]"] = decoded.rate(name, metric)
         row["steps"] = record.train("steps")
         row["audio_seconds_per_s"] = record.train("audio_seconds_per_s")
         rows.append(row)

@@ -147,3 +147,16 @@ def test_a_run_not_decoded_by_the_decoder_is_an_error(tmp_path):
     assert bound["measured"] == ("wer.blog.ngram: baseline 0.0500; not measured: labeled=1h "
                                  "(not decoded with ngram)")
     assert paired["status"] == ERROR and "(not decoded with ngram)" in paired["measured"]
+
+
+def test_with_seeds_significantly_across_decoders_pairs_each_seed(tmp_path):
+    """Both seeds of the baseline: ngram 2/40 vs greedy 10/40; the test runs over 2 seed pairs
+    and the utterances, and passes."""
+    from tests.test_report_decoders import SEEDED, SEEDED_PLAN
+
+    finished = build_decoder_suite(tmp_path, SEEDED_PLAN, SEEDED)
+    (row,) = rows_of(finished, "wer.ngram[baseline] < wer[baseline] significantly")
+    assert row["status"] == PASSED
+    assert row["measured"].startswith("wer.blog.ngram vs wer.blog: baseline 0.0500 vs 0.2500, "
+                                      "difference -0.2000 [")
+    assert row["measured"].endswith("at 95% over 2 seed pairs and utterances")

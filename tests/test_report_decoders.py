@@ -223,3 +223,31 @@ def test_a_changed_decoder_prediction_file_is_rescored_and_said(tmp_path):
                for n in ngram.score_notes)
     text = write_report(suite, runs_root, tmp_path / "reports").read_text(encoding="utf-8")
     assert "predictions.ngram.jsonl changed since it was scored: rescored" in text
+
+
+def test_the_api_gives_each_decoders_rates(built):
+    """harness.api.results has wer[blog.ngram] beside wer[blog] (the stored rates)."""
+    from harness.api import results as api_results
+
+    suite, results, _ = built
+    frame = api_results(suite.path, results.store.root.parent)
+    assert frame["wer[blog]"].tolist() == [10 / 40, 4 / 40]
+    assert frame["wer[blog.ngram]"].tolist() == [2 / 40, 3 / 40]
+    assert "wer[whisper.ngram]" in frame.columns
+
+
+SEEDED = dict(SUITE, seeds=[0, 1])
+# Seed 1 repeats seed 0's decodings: the baseline's ngram fixes 8 utterances for both seeds.
+SEEDED_PLAN = {**PLAN, "baseline,seed=1": PLAN["baseline"],
+               "labeled=1h,seed=1": PLAN["labeled=1h"]}
+
+
+def test_with_seeds_the_decoders_section_pairs_by_seed_and_utterance(tmp_path):
+    """Two seeds: the baseline's ngram - greedy is -20.00 over both, its test two-level."""
+    suite, runs_root, _ = build_decoder_suite(tmp_path, SEEDED_PLAN, SEEDED)
+    text = write_report(suite, runs_root, tmp_path / "reports").read_text(encoding="utf-8")
+    decoders = section(text, "## Decoders")
+    assert "paired by utterance and training seed" in decoders
+    ngram = tables(decoders)[0][1]
+    assert ngram["WER % blog"].startswith("5.00 ±0.00 (5.00-5.00)")
+    assert re.fullmatch(r"-20\.00 \[-\S+, -\S+\] \*", ngram["Δ WER blog to greedy"])

@@ -17,7 +17,13 @@ from harness.config.settings import GREEDY
 from harness.report.compare import differences, paired_settings, setting_difference
 from harness.report.load import SuiteResults
 from harness.report.replicas import summarize
-from harness.report.tables import DecoderColumns, interval_text, markdown_table, percent
+from harness.report.tables import (
+    DecoderColumns,
+    interval_text,
+    markdown_table,
+    percent,
+    spread_text,
+)
 
 _LM_TEXTS = {"train": "the run's training transcripts",
              "synthetic": "synthetic sentences of the corpus grammar that no split uses"}
@@ -123,7 +129,8 @@ def decoders_section(results: SuiteResults, summaries: dict,
         for metric in ("wer", "cer"):
             summary = cells.get((base_id, rule_set, metric))
             row[f"{metric.upper()} % {rule_set}"] = "" if summary is None else (
-                percent(summary.mean) + interval_text(summary.low, summary.high))
+                percent(summary.mean) + spread_text(summary)
+                + interval_text(summary.low, summary.high))
         row[f"Δ WER {rule_set} to greedy"] = "" if name == GREEDY else _delta(
             setting_difference(greedy_setting, setting, rule_set, "wer", settings))
         rows.append(row)
