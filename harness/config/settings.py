@@ -380,7 +380,7 @@ class LMSpec(Section):
     text: str = setting(
         "train",
         "the LM's training text: train (the run's training transcripts), synthetic (the "
-        "corpus grammar's sentences that no training or test split uses) or a text file",
+        "corpus grammar's sentences that no training, dev or test split reads) or a text file",
     )
     # KenLM reads bigrams and up; kaldingram writes up to 5-grams
     order: int = setting(4, "n-gram order (Kneser-Ney, kaldingram)", ge=2, le=5)

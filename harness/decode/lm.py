@@ -57,7 +57,7 @@ def lm_lines(lm: LMSpec, *, targets: str, training_texts: Callable[[], Iterable[
         raw = list(itertools.islice(
             sentence_stream(synth_seed, SYNTH_STREAM, SYNTH_BUCKET, "full"), lm.sentences))
         source = (f"{lm.sentences} sentences of the corpus grammar (seed {synth_seed}) that "
-                  "no training or test split uses")
+                  "no training, dev or test split reads")
     else:
         raw, source = read_text_file(Path(lm.text)), f"the text file {lm.text}"
     lines = [" ".join(normalize(text).split()) for text in raw]
