@@ -385,3 +385,12 @@ def test_a_prebuilt_lm_is_described_by_its_hash_and_counts_and_decodes(cat_lm):
         prebuilt(arpa.with_name("missing.arpa"))
     with pytest.raises(ValidationError, match="takes no order"):
         LMSpec(arpa=str(arpa), order=3)
+
+
+def test_synthetic_lm_text_on_other_data_is_refused_before_anything_trains():
+    spec = {"model": {"preset": "tiny"}, "train": {"max_steps": 1},
+            "data": {"source": "local", "path": "corpus"},
+            "eval": {"decoders": [{"name": "lm", "lm": {"text": "synthetic"}, "alpha": 0.5,
+                                   "beta": 1}]}}
+    with pytest.raises(ValidationError, match="this run's data is local: use train or a text"):
+        RunSpec.model_validate(spec)

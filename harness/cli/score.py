@@ -69,20 +69,33 @@ def run_score(args: argparse.Namespace) -> int:
                         "(--decoder NAME)")
     store = SuiteStore(Path(args.run_dir).parent)
     record = store.records_by_id().get(Path(args.run_dir).name)
-    boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
-    # The record's resamples by default: a rule set added to it shares the others' draws.
-    n_boot = args.boot if args.boot is not None else boot.get("n_boot", 1000)
-    seed = args.seed if args.seed is not None else boot.get("seed", 0)
-    block = args.block if args.block is not None else boot.get("block", "utterance")
-    scores = score_run_dir(args.run_dir, args.text, n_boot=n_boot, seed=seed, block=block)
+    boot = bootstrap_settings(args, record, {"n_boot": 1000, "seed": 0, "block": "utterance"})
+    scores = score_run_dir(args.run_dir, args.text, **boot)
     print(format_scores(scores))
     print(f"wrote {args.run_dir / SCORES_FILE}")
-    if record is not None and record.get("status") == "finished":
-        with store.exclusive():  # no runner may rewrite results.jsonl meanwhile
-            record = store.records_by_id()[Path(args.run_dir).name]
-            store.put(merged_record(record, scores))
+    if put_into_record(store, Path(args.run_dir), record,
+                       lambda stored: merged_record(stored, scores)):
         print(f"updated its record in {store.results_path}: {', '.join(args.text)}")
     return 0
+
+
+def bootstrap_settings(args: argparse.Namespace, record: dict | None, fallback: dict) -> dict:
+    """n_boot, seed and block: the command line's, else the record's (so a rule set or decoder
+    added to it shares the others' resamples), else `fallback`."""
+    boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
+    given = {"n_boot": args.boot, "seed": args.seed, "block": args.block}
+    return {key: value if value is not None else boot.get(key, fallback[key])
+            for key, value in given.items()}
+
+
+def put_into_record(store, run_dir: Path, record: dict | None, update) -> bool:
+    """Replace a finished run's record by update(record), under the suite's lock (no runner
+    may rewrite results.jsonl meanwhile); False when the run has no finished record."""
+    if record is None or record.get("status") != "finished":
+        return False
+    with store.exclusive():
+        store.put(update(store.records_by_id()[run_dir.name]))
+    return True
 
 
 def run_redecode(args: argparse.Namespace) -> int:
@@ -97,12 +110,11 @@ def run_redecode(args: argparse.Namespace) -> int:
                                   alpha=args.alpha, beta=args.beta, beam_width=args.beam_width)
     store = SuiteStore(run_dir.parent)
     record = store.records_by_id().get(run_dir.name)
-    boot = ((record or {}).get("scores") or {}).get("bootstrap") or {}
+    boot = bootstrap_settings(args, record, {"n_boot": spec.eval.bootstrap,
+                                             "seed": spec.eval.bootstrap_seed,
+                                             "block": spec.eval.block})
     spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={
-        "bootstrap": args.boot or boot.get("n_boot", spec.eval.bootstrap),
-        "bootstrap_seed": args.seed if args.seed is not None
-        else boot.get("seed", spec.eval.bootstrap_seed),
-        "block": args.block or boot.get("block", spec.eval.block)})})
+        "bootstrap": boot["n_boot"], "bootstrap_seed": boot["seed"], "block": boot["block"]})})
     cache_root = args.cache_dir or default_cache_root()
 
     def training_texts():
@@ -115,10 +127,8 @@ def run_redecode(args: argparse.Namespace) -> int:
     print(format_scores(scores))
     print(describe_decoding(scores))
     print(f"wrote {run_dir / scores['predictions']['file']}")
-    if record is not None and record.get("status") == "finished":
-        with store.exclusive():
-            record = store.records_by_id()[run_dir.name]
-            store.put(with_decoder(record, decoder.name, scores))
+    if put_into_record(store, run_dir, record,
+                       lambda stored: with_decoder(stored, decoder.name, scores)):
         print(f"updated its record in {store.results_path}: decoder {decoder.name}")
     return 0
 

@@ -520,7 +520,7 @@ class RunSpec(Section):
     eval: EvalSpec = setting(EvalSpec(), "decoding and confidence intervals")
 
     @model_validator(mode="after")
-    def _tuning_needs_a_dev_split(self) -> RunSpec:
+    def _decoders_fit_the_data(self) -> RunSpec:
         # Without data.dev_split the dev set is a selection of the test split (for the dev
         # curve only): alpha and beta tuned on it would be tuned on test.
         if self.data.dev_split is None:
@@ -531,6 +531,14 @@ class RunSpec(Section):
                         "split, and data.dev_split is not set (the dev set is then drawn from "
                         "the test split, which tuning must never see): set data.dev_split, or "
                         "give one alpha and one beta")
+        for decoder in self.eval.decoders:
+            lm = decoder.lm
+            if lm is not None and lm.arpa is None and lm.text == "synthetic" \
+                    and self.data.source != "synthetic":
+                raise ValueError(
+                    f"eval.decoders: {decoder.name!r}: lm.text synthetic draws the synthetic "
+                    f"corpus's sentences; this run's data is {self.data.source}: use train or "
+                    "a text file")
         return self
 
 

@@ -54,11 +54,6 @@ def decode_stored(spec: RunSpec, run_dir: Path, cache_root: Path,
         started = time.time()
         arpa, lm_info = None, None
         if decoder.kind == "ngram":
-            if decoder.lm.arpa is None and decoder.lm.text == "synthetic" \
-                    and spec.data.source != "synthetic":
-                raise UserError(f"decoder {decoder.name!r}: lm.text synthetic draws the "
-                                "synthetic corpus's sentences; this run's data is "
-                                f"{spec.data.source}: use train or a text file")
             if decoder.lm.arpa is not None:
                 arpa, lm_info = prebuilt(Path(decoder.lm.arpa))
             else:

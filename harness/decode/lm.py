@@ -60,13 +60,17 @@ def lm_lines(lm: LMSpec, *, targets: str, training_texts: Callable[[], Iterable[
                   "no training, dev or test split reads")
     else:
         raw, source = read_text_file(Path(lm.text)), f"the text file {lm.text}"
-    lines = [" ".join(normalize(text).split()) for text in raw]
-    lines = [line for line in lines if line]
+    lines = [line for text in raw if (line := _line(normalize, text))]
     if not lines:
         raise UserError(f"the LM text ({source}) has no words after normalization with "
                         f"{targets!r}")
     check_no_leak(lines, held_out, normalize, source)
     return lines, source
+
+
+def _line(normalize, text: str) -> str:
+    """A sentence as the LM reads it and the leak check compares it: normalized, one space."""
+    return " ".join(normalize(text).split())
 
 
 def read_text_file(path: Path) -> list[str]:
@@ -84,7 +88,7 @@ def read_text_file(path: Path) -> list[str]:
 
 def check_no_leak(lines: Sequence[str], held_out: Sequence[str], normalize, source: str) -> None:
     """Refuse an LM text that contains a test or dev sentence (compared normalized)."""
-    held = {" ".join(normalize(text).split()) for text in held_out}
+    held = {_line(normalize, text) for text in held_out}
     held.discard("")
     leaked = sorted({line for line in lines if line in held})
     if leaked:
